@@ -1,0 +1,189 @@
+// Per-target 6-bit unpack and dequantize kernels, included once per Highway
+// target (foreach_target) by kernels/dequant.cc and by the tests.
+//
+// Work unit: a "chunk" of one vector of u32 lanes, i.e. 4*N codes read from
+// 3*N packed bytes. A chunk never straddles a group, so each group's zero
+// point and scale are broadcast; groups whose size is not a multiple of the
+// chunk end with a partial chunk that goes through small stack buffers.
+
+#if defined(Q6BIT_KERNELS_DEQUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef Q6BIT_KERNELS_DEQUANT_INL_H_
+#undef Q6BIT_KERNELS_DEQUANT_INL_H_
+#else
+#define Q6BIT_KERNELS_DEQUANT_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hwy/highway.h"
+#include "kernels/fp16-inl.h"
+#include "kernels/fp16.h"
+#include "kernels/q6bit_format.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace q6bit {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "q6bit kernels assume a little-endian target"
+#endif
+
+using DU32 = hn::ScalableTag<uint32_t>;
+
+// Spreads each 3-byte triplet of `packed` into its own u32 lane and splits
+// it into four 6-bit codes, one per byte. Reads Lanes(du32)*4 bytes (uses
+// 3/4 of them) and writes Lanes(du32)*4 codes.
+HWY_INLINE void UnpackChunk(DU32 du32, const uint8_t* HWY_RESTRICT packed,
+                            uint8_t* HWY_RESTRICT codes) {
+  const hn::Repartition<uint8_t, DU32> du8;
+#if HWY_TARGET == HWY_SCALAR
+  // One lane: assemble the triplet directly (no byte shuffles on SCALAR).
+  const auto triplets = hn::Set(
+      du32, packed[0] | (uint32_t{packed[1]} << 8) | (uint32_t{packed[2]} << 16));
+#else
+  auto words = hn::BitCast(du32, hn::LoadU(du8, packed));
+  // Byte shuffles stay inside 128-bit blocks: first move words 3k..3k+2
+  // (the 12 bytes that block k needs) into block k.
+  if (hn::Lanes(du32) > 4) {
+    HWY_ALIGN static constexpr int32_t kWords[64] = {
+        0,  1,  2,  2,  3,  4,  5,  5,  6,  7,  8,  8,  9,  10, 11, 11,
+        12, 13, 14, 14, 15, 16, 17, 17, 18, 19, 20, 20, 21, 22, 23, 23,
+        24, 25, 26, 26, 27, 28, 29, 29, 30, 31, 32, 32, 33, 34, 35, 35,
+        36, 37, 38, 38, 39, 40, 41, 41, 42, 43, 44, 44, 45, 46, 47, 47};
+    static_assert(HWY_MAX_BYTES / 4 <= 64, "kWords too short");
+    words = hn::TableLookupLanes(words, hn::SetTableIndices(du32, kWords));
+  }
+  // Then give triplet i of the block the low 3 bytes of u32 lane i; the top
+  // byte is don't-care because the masks below never read bits 24..31.
+  HWY_ALIGN static constexpr uint8_t kBytes[16] = {0, 1, 2,  2,  3, 4,  5,  5,
+                                                   6, 7, 8,  8,  9, 10, 11, 11};
+  const auto triplets = hn::BitCast(
+      du32, hn::TableLookupBytes(hn::BitCast(du8, words),
+                                 hn::LoadDup128(du8, kBytes)));
+#endif
+  // Code j sits at bits 6j..6j+5 of the triplet; move it to byte j.
+  const auto code0 = hn::And(triplets, hn::Set(du32, 0x3Fu));
+  const auto code1 = hn::And(hn::ShiftLeft<2>(triplets), hn::Set(du32, 0x3F00u));
+  const auto code2 = hn::And(hn::ShiftLeft<4>(triplets), hn::Set(du32, 0x3F0000u));
+  const auto code3 =
+      hn::And(hn::ShiftLeft<6>(triplets), hn::Set(du32, 0x3F000000u));
+  const auto four_codes = hn::Or(hn::Or(code0, code1), hn::Or(code2, code3));
+#if HWY_TARGET == HWY_SCALAR
+  const uint32_t lane = hn::GetLane(four_codes);
+  memcpy(codes, &lane, sizeof(lane));
+#else
+  hn::StoreU(hn::BitCast(du8, four_codes), du8, codes);
+#endif
+}
+
+// Dequantizes the 4*Lanes(df) codes of one chunk (all of one group) into fp16
+// bits: w = RNE(float(code - zero_point) * scale). The subtraction happens
+// before the multiplication: folding it into code*scale - zp*scale would
+// turn -0 into +0 and round twice.
+template <class DF>
+HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT codes,
+                                hn::Vec<hn::RebindToSigned<DF>> zero_point,
+                                hn::Vec<DF> scale, uint16_t* HWY_RESTRICT out) {
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint8_t, DF> du8;
+  const hn::Rebind<uint16_t, DF> du16;
+  const size_t N = hn::Lanes(df);
+  for (size_t k = 0; k < 4; ++k) {
+    const auto code = hn::PromoteTo(di, hn::LoadU(du8, codes + k * N));
+    const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(code, zero_point)), scale);
+    hn::StoreU(F32ToF16Bits(df, w), du16, out + k * N);
+  }
+}
+
+// Unpacks a chunk whose packed bytes may end before a full vector load:
+// copies the `packed_bytes` available into a zero-padded buffer first.
+HWY_INLINE void UnpackPartialChunk(DU32 du32, const uint8_t* packed,
+                                   size_t packed_bytes, uint8_t* codes) {
+  HWY_ALIGN uint8_t padded[HWY_MAX_BYTES] = {};
+  memcpy(padded, packed, packed_bytes);
+  UnpackChunk(du32, padded, codes);
+}
+
+void DequantizeRowsT(const uint8_t* HWY_RESTRICT qweight,
+                     const int8_t* HWY_RESTRICT zero_point,
+                     const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                     size_t row_begin, size_t row_end,
+                     uint16_t* HWY_RESTRICT out_f16) {
+  const DU32 du32;
+  const hn::Rebind<float, DU32> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t chunk_codes = 4 * hn::Lanes(du32);
+  const size_t chunk_bytes = 3 * hn::Lanes(du32);
+  const size_t vector_bytes = 4 * hn::Lanes(du32);
+  const size_t row_bytes = PackedBytesPerGroup(group_size);
+  // Full-vector loads must not read past the last packed byte of the range.
+  const uint8_t* const packed_end = qweight + row_end * row_bytes;
+  HWY_ALIGN uint8_t codes[HWY_MAX_BYTES];
+  HWY_ALIGN uint16_t partial_out[HWY_MAX_BYTES];
+
+  for (size_t row = row_begin; row < row_end; ++row) {
+    const uint8_t* packed = qweight + row * row_bytes;
+    uint16_t* out = out_f16 + row * group_size;
+    const auto zp = hn::Set(di, zero_point[row]);
+    const auto scale = hn::Set(df, F16BitsToF32(scales_f16[row]));
+    size_t i = 0;
+    for (; i + chunk_codes <= group_size; i += chunk_codes) {
+      if (HWY_LIKELY(packed + vector_bytes <= packed_end)) {
+        UnpackChunk(du32, packed, codes);
+      } else {
+        UnpackPartialChunk(du32, packed, chunk_bytes, codes);
+      }
+      DequantizeChunk(df, codes, zp, scale, out + i);
+      packed += chunk_bytes;
+    }
+    if (i < group_size) {  // group tail: fewer codes than one chunk
+      const size_t rest = group_size - i;
+      UnpackPartialChunk(du32, packed, PackedBytesPerGroup(rest), codes);
+      DequantizeChunk(df, codes, zp, scale, partial_out);
+      memcpy(out + i, partial_out, rest * sizeof(uint16_t));
+    }
+  }
+}
+
+void UnpackRowsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
+                 size_t row_begin, size_t row_end,
+                 uint8_t* HWY_RESTRICT out_codes) {
+  // Unpacking ignores group boundaries: the rows' codes form one stream.
+  const DU32 du32;
+  const size_t chunk_codes = 4 * hn::Lanes(du32);
+  const size_t chunk_bytes = 3 * hn::Lanes(du32);
+  const size_t vector_bytes = 4 * hn::Lanes(du32);
+  const size_t total_codes = (row_end - row_begin) * group_size;
+  const uint8_t* packed = qweight + row_begin * PackedBytesPerGroup(group_size);
+  const uint8_t* const packed_end = packed + PackedBytesPerGroup(total_codes);
+  uint8_t* out = out_codes + row_begin * group_size;
+  HWY_ALIGN uint8_t partial_out[HWY_MAX_BYTES];
+
+  size_t i = 0;
+  for (; i + chunk_codes <= total_codes; i += chunk_codes) {
+    if (HWY_LIKELY(packed + vector_bytes <= packed_end)) {
+      UnpackChunk(du32, packed, out + i);
+    } else {
+      UnpackPartialChunk(du32, packed, chunk_bytes, out + i);
+    }
+    packed += chunk_bytes;
+  }
+  if (i < total_codes) {
+    const size_t rest = total_codes - i;
+    UnpackPartialChunk(du32, packed, PackedBytesPerGroup(rest), partial_out);
+    memcpy(out + i, partial_out, rest);
+  }
+}
+
+// Name of the target this code was compiled for (for dispatch reports).
+inline const char* TargetNameT() { return hwy::TargetName(HWY_TARGET); }
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace q6bit
+HWY_AFTER_NAMESPACE();
+
+#endif  // Q6BIT_KERNELS_DEQUANT_INL_H_
