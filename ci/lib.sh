@@ -1,0 +1,27 @@
+# Shared helpers for ci/*.sh (sourced, not run).
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PY=${PYTHON:-python3}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+log() { printf '\n=== %s\n' "$*"; }
+
+# apt_install PKG...: installs the Debian packages not yet installed; runs
+# apt-get update only when something is missing (safe to run twice).
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# pip_quiet ARGS...: pip install without the noise of unreachable local indexes.
+pip_quiet() {
+  "$PY" -m pip install -q "$@" 2>&1 | grep -v -e "^WARNING: Location" -e "^WARNING: Running pip as" || true
+  return "${PIPESTATUS[0]}"
+}

@@ -1,0 +1,79 @@
+"""Single-tensor entry points with a choice of backend.
+
+``backend="fast"`` (default) runs the Highway kernels through
+``torch.ops.q6bit``; tensors on other devices than the CPU go to the
+reference, which is bit-exact there too. ``backend="reference"`` always runs
+the plain-PyTorch oracle of q6bit/reference.py.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import reference
+
+BACKENDS = ("fast", "reference")
+_loaded = None
+
+
+def _load_extension() -> None:
+    """Imports q6bit._C once, which registers torch.ops.q6bit.*."""
+    global _loaded
+    if _loaded is None:
+        try:
+            from . import _C  # noqa: F401
+            _loaded = True
+        except ImportError as e:
+            _loaded = e
+    if _loaded is not True:
+        raise RuntimeError(
+            "q6bit's C++ extension is not built or cannot load "
+            f"({_loaded}). Install with `pip install --no-build-isolation .` "
+            "against the installed torch, or pass backend='reference'.")
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def _use_kernels(backend: str, *tensors: torch.Tensor) -> bool:
+    check_backend(backend)
+    if backend == "reference" or any(t.device.type != "cpu" for t in tensors):
+        return False
+    _load_extension()
+    return True
+
+
+def dequantize(qweight: torch.Tensor, zero_point: torch.Tensor,
+               scales: torch.Tensor, backend: str = "fast") -> torch.Tensor:
+    """fp16 weight [..., n_groups*G] of one q6bit triple."""
+    if _use_kernels(backend, qweight, zero_point, scales):
+        return torch.ops.q6bit.dequantize(qweight, zero_point, scales)
+    return reference.calculate_dequant(qweight, zero_point, scales)
+
+
+def unpack(qweight: torch.Tensor, backend: str = "fast") -> torch.Tensor:
+    """uint8 codes [..., n_groups, G] of a packed tensor."""
+    if _use_kernels(backend, qweight):
+        return torch.ops.q6bit.unpack(qweight)
+    return reference.unsqueeze_from_6bit(qweight)
+
+
+def kernel_target() -> str:
+    """The Highway target the kernels dispatch to on this CPU."""
+    _load_extension()
+    return torch.ops.q6bit.kernel_target()
+
+
+def kernel_targets() -> list[str]:
+    """Targets compiled in that this CPU can run, best first."""
+    _load_extension()
+    return list(torch.ops.q6bit.kernel_targets())
+
+
+def force_kernel_target(name: str) -> None:
+    """Pins dispatch to one runnable target ("" restores the best one)."""
+    _load_extension()
+    if not torch.ops.q6bit.force_kernel_target(name):
+        raise ValueError(f"kernel target {name!r} is not runnable here; "
+                         f"choose one of {kernel_targets()}")

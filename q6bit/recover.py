@@ -1,0 +1,50 @@
+"""recover_from_quant: the drop-in replacement of the seed's function."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from . import format as fmt
+from .ops import check_backend, dequantize
+
+
+def collect_triples(named_tensors: Iterable[tuple[str, torch.Tensor]]):
+    """Splits a list into (triples by base name, pass-through pairs)."""
+    triples: dict[str, fmt.Triple] = {}
+    passthrough = []
+    for name, tensor in named_tensors:
+        split = fmt.split_name(name)
+        if split is None:
+            passthrough.append((name, tensor))
+            continue
+        base, part = split
+        triple = triples.setdefault(base, fmt.Triple(base))
+        if part in triple.parts:
+            raise ValueError(f"{name}: appears twice in the list")
+        triple.parts[part] = tensor
+    incomplete = [t for t in triples.values() if not t.complete()]
+    if incomplete:
+        raise fmt.IncompleteTripleError(fmt.missing_message(incomplete))
+    return triples, passthrough
+
+
+def dequantize_triple(triple: fmt.Triple, backend: str = "fast") -> torch.Tensor:
+    """The fp16 weight of one complete triple; errors name the weight."""
+    p = triple.parts
+    try:
+        return dequantize(p[fmt.QWEIGHT], p[fmt.ZERO_POINT], p[fmt.SCALES], backend)
+    except (ValueError, RuntimeError) as e:
+        raise type(e)(f"{triple.name}: {e}") from e
+
+
+def recover_from_quant(named_tensors, backend: str = "fast"):
+    """[(name, tensor)] -> [(name, tensor)]: every ``X.qweight/.zero_point/
+    .scales`` triple becomes ``(X, fp16 weight)``; other tensors pass through
+    unchanged. Order is not significant (pass-through first, then weights in
+    the order their triples were first seen)."""
+    check_backend(backend)
+    triples, out = collect_triples(named_tensors)
+    for triple in triples.values():
+        out.append((triple.name, dequantize_triple(triple, backend)))
+    return out

@@ -1,0 +1,46 @@
+"""Builds the q6bit torch extension from setup.json (the one build config).
+
+Build against the torch that is installed (the one vLLM pins):
+    pip install --no-build-isolation .
+"""
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+from setuptools import setup
+from torch.utils.cpp_extension import BuildExtension, CppExtension
+
+ROOT = Path(__file__).resolve().parent
+
+
+def pkg_config(packages, flag):
+    """Flags from pkg-config, or [] when it or the package is missing."""
+    try:
+        out = subprocess.run(["pkg-config", flag, *packages], check=True,
+                             capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return shlex.split(out)
+
+
+def extension_from_config():
+    config = json.loads((ROOT / "setup.json").read_text())
+    packages = config.get("pkg_config", [])
+    include_dirs = [str(ROOT / d) for d in config["include_dirs"]]
+    include_dirs += [f[2:] for f in pkg_config(packages, "--cflags-only-I")]
+    library_dirs = [f[2:] for f in pkg_config(packages, "--libs-only-L")]
+    return CppExtension(
+        name=config["extension"],
+        sources=config["sources"],  # relative: setuptools wants them so
+        include_dirs=include_dirs,
+        define_macros=[tuple(m) for m in config["define_macros"]],
+        extra_compile_args=config["extra_compile_args"],
+        libraries=config["libraries"],
+        library_dirs=library_dirs,
+        runtime_library_dirs=library_dirs,
+    )
+
+
+setup(ext_modules=[extension_from_config()],
+      cmdclass={"build_ext": BuildExtension})
