@@ -1,4 +1,5 @@
-"""Checksums of a recovered model, as the original judge computed them."""
+"""Checksums of a recovered model, as the original judge computed them,
+usable on a list or fed one tensor at a time while streaming."""
 from __future__ import annotations
 
 import hashlib
@@ -6,14 +7,9 @@ import hashlib
 import torch
 
 
-def sampled_sha256(named_tensors) -> str:
-    """The seed's sampled hash: sort by name, concatenate name +
-    str(tensor.flatten()[7].item()) for every tensor, sha256 of that.
-    Weak (one element a tensor), but it is what the judge printed."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(named_tensors, key=lambda nt: nt[0]):
-        h.update((name + str(tensor.flatten()[7].item())).encode())
-    return h.hexdigest()
+def sample_of(tensor: torch.Tensor) -> str:
+    """The seed's sample of a tensor: str(tensor.flatten()[7].item())."""
+    return str(tensor.flatten()[7].item()) if tensor.numel() > 7 else ""
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
@@ -24,10 +20,51 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+class ModelHashes:
+    """Sampled (the seed's) and, optionally, full-content hashes of named
+    tensors added in any order; both sort by name at the end."""
+
+    def __init__(self, full: bool = True):
+        self.full = full
+        self._samples: list[tuple[str, str]] = []
+        self._digests: list[tuple[str, str]] = []
+
+    def add(self, name: str, tensor: torch.Tensor) -> None:
+        self._samples.append((name, sample_of(tensor)))
+        if self.full:
+            self._digests.append((name, tensor_sha256(tensor)))
+
+    def sampled_sha256(self) -> str:
+        """Sort by name, concatenate name + sample, sha256 of that string."""
+        h = hashlib.sha256()
+        for name, sample in sorted(self._samples):
+            h.update((name + sample).encode())
+        return h.hexdigest()
+
+    def full_sha256(self) -> str | None:
+        """sha256 over every tensor's name and content hash, if enabled."""
+        if not self.full:
+            return None
+        h = hashlib.sha256()
+        for name, digest in sorted(self._digests):
+            h.update(name.encode())
+            h.update(digest.encode())
+        return h.hexdigest()
+
+
+def _hashes(named_tensors, full: bool) -> ModelHashes:
+    hashes = ModelHashes(full)
+    for name, tensor in named_tensors:
+        hashes.add(name, tensor)
+    return hashes
+
+
+def sampled_sha256(named_tensors) -> str:
+    """The seed's sampled hash of a [(name, tensor)] list. Weak (one element
+    a tensor), but it is what the judge printed."""
+    return _hashes(named_tensors, full=False).sampled_sha256()
+
+
 def full_sha256(named_tensors) -> str:
     """sha256 over every tensor's name, dtype, shape and full content."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(named_tensors, key=lambda nt: nt[0]):
-        h.update(name.encode())
-        h.update(tensor_sha256(tensor).encode())
-    return h.hexdigest()
+    return _hashes(named_tensors, full=True).full_sha256()

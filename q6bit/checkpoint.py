@@ -1,0 +1,245 @@
+"""Reading q6bit checkpoints: validate every shard's header first, then
+stream the weights, dequantizing each triple as soon as its three members
+have been read (triples may span shards). Never yields a wrong weight: any
+inconsistency is a CheckpointError naming the file and the tensor.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import format as fmt
+from .hashing import ModelHashes
+from .recover import dequantize_triple
+from .synthetic import ModelShape
+
+QUANT_METHOD = "q6bit"
+INDEX_FILE = "model.safetensors.index.json"
+# safetensors dtype names of the triple members
+_ST_DTYPES = {fmt.QWEIGHT: "U8", fmt.ZERO_POINT: "I8", fmt.SCALES: "F16"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that must not be served; the message names file and tensor."""
+
+
+def read_config(path) -> dict:
+    config_file = Path(path) / "config.json"
+    try:
+        return json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{config_file}: cannot read config.json: {e}") from e
+
+
+def quantization_config(config: dict) -> dict | None:
+    qc = config.get("quantization_config")
+    if isinstance(qc, dict) and qc.get("quant_method") == QUANT_METHOD:
+        return qc
+    return None
+
+
+def is_q6bit_checkpoint(path) -> bool:
+    """True for a folder whose config.json marks it as a q6bit checkpoint."""
+    try:
+        return quantization_config(json.loads((Path(path) / "config.json").read_text())) is not None
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def shard_files(path) -> list[Path]:
+    """The checkpoint's safetensors files: those of the index, else all."""
+    path = Path(path)
+    index = path / INDEX_FILE
+    if index.exists():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (OSError, json.JSONDecodeError, KeyError) as e:
+            raise CheckpointError(f"{index}: unreadable index: {e}") from e
+        files = sorted({path / f for f in weight_map.values()})
+        missing = [f for f in files if not f.exists()]
+        if missing:
+            raise CheckpointError(f"{index}: lists missing shard(s) {[m.name for m in missing]}")
+        return files
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise CheckpointError(f"{path}: no *.safetensors files")
+    return files
+
+
+@dataclass
+class TensorInfo:
+    file: Path
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+
+def read_header(file: Path) -> dict[str, TensorInfo]:
+    """Tensor infos of one safetensors file, checking that the file holds
+    every byte its header promises (a truncated file is caught here)."""
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            if header_len > size - 8:
+                raise CheckpointError(f"{file}: truncated (header of {header_len} B "
+                                      f"in a file of {size} B)")
+            header = json.loads(f.read(header_len))
+    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{file}: not a readable safetensors file: {e}") from e
+    infos, data_size = {}, size - 8 - header_len
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        end = entry["data_offsets"][1]
+        if end > data_size:
+            raise CheckpointError(f"{file}: truncated: tensor {name} needs bytes up to "
+                                  f"{end} of the data section but the file has {data_size}")
+        infos[name] = TensorInfo(file, name, entry["dtype"], tuple(entry["shape"]))
+    return infos
+
+
+def _check_triple(triple: fmt.Triple, group_size: int | None,
+                  expected: dict[str, tuple[int, int]]) -> None:
+    """Dtypes and shapes of a complete triple of TensorInfos."""
+    infos: dict[str, TensorInfo] = triple.parts
+    for part, st_dtype in _ST_DTYPES.items():
+        info = infos[part]
+        if info.dtype != st_dtype:
+            raise CheckpointError(f"{info.file}: tensor {info.name} has dtype {info.dtype}, "
+                                  f"q6bit needs {st_dtype}")
+    q = infos[fmt.QWEIGHT]
+    if len(q.shape) < 2 or q.shape[-1] == 0 or q.shape[-1] % fmt.BYTES_PER_TRIPLET:
+        raise CheckpointError(f"{q.file}: tensor {q.name} has shape {list(q.shape)}, "
+                              "q6bit needs [..., n_groups, 3*G/4]")
+    for part in (fmt.ZERO_POINT, fmt.SCALES):
+        info = infos[part]
+        if info.shape != (*q.shape[:-1], 1):
+            raise CheckpointError(f"{info.file}: tensor {info.name} has shape {list(info.shape)},"
+                                  f" expected {[*q.shape[:-1], 1]} to match {q.name}")
+    g = fmt.group_size_of(q.shape)
+    if group_size and g != group_size:
+        raise CheckpointError(f"{q.file}: tensor {q.name} has group size {g} but config.json's"
+                              f" quantization_config says {group_size}")
+    want = expected.get(triple.name)
+    if want is not None and tuple(fmt.dequantized_shape(q.shape)) != tuple(want):
+        raise CheckpointError(f"{q.file}: tensor {q.name} dequantizes to shape "
+                              f"{list(fmt.dequantized_shape(q.shape))} but config.json implies "
+                              f"{triple.name} is {list(want)}")
+
+
+@dataclass
+class CheckpointPlan:
+    """What a validated checkpoint holds, shard by shard."""
+    files: list[Path]
+    tensors: dict[Path, list[str]]  # file -> its tensor names, in file order
+    triples: dict[str, fmt.Triple]  # base name -> Triple of TensorInfo
+    plain: dict[str, TensorInfo]
+
+    @property
+    def quantized_weights(self) -> int:
+        return sum(torch.Size(fmt.dequantized_shape(t.parts[fmt.QWEIGHT].shape)).numel()
+                   for t in self.triples.values())
+
+
+def plan_checkpoint(path) -> CheckpointPlan:
+    """Reads every header and validates the whole checkpoint before any data
+    is read: complete triples, dtypes, shapes (vs config.json), no duplicates."""
+    config = read_config(path)
+    qc = quantization_config(config) or {}
+    shape = ModelShape.from_hf_config(config)
+    expected = shape.linear_weights() if shape else {}
+    files = shard_files(path)
+    tensors, triples, plain, seen = {}, {}, {}, {}
+    for file in files:
+        infos = read_header(file)
+        tensors[file] = list(infos)
+        for name, info in infos.items():
+            if name in seen:
+                raise CheckpointError(f"{file}: tensor {name} also appears in {seen[name]}")
+            seen[name] = file
+            split = fmt.split_name(name)
+            if split is None:
+                plain[name] = info
+            else:
+                triples.setdefault(split[0], fmt.Triple(split[0])).parts[split[1]] = info
+    for triple in triples.values():
+        if not triple.complete():
+            where = ", ".join(f"{i.name} in {i.file}" for i in triple.parts.values())
+            raise CheckpointError(f"{path}: quantized weight {triple.name} lacks "
+                                  f"{', '.join(triple.missing())} (found {where})")
+        _check_triple(triple, qc.get("group_size"), expected)
+    return CheckpointPlan(files, tensors, triples, plain)
+
+
+class LoadStats(ModelHashes):
+    """What iter_checkpoint_weights measured and hashed while streaming:
+    dequant_seconds, tensors, weights, sampled_sha256(), full_sha256()
+    (the latter only with full_hash=True)."""
+
+    def __init__(self, full_hash: bool = False):
+        super().__init__(full=full_hash)
+        self.dequant_seconds = 0.0
+        self.tensors = 0
+        self.weights = 0
+
+    def add(self, name: str, tensor: torch.Tensor) -> None:
+        self.tensors += 1
+        super().add(name, tensor)
+
+
+def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None = None,
+                            progress: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) for every weight of a q6bit checkpoint: plain tensors as
+    stored, each triple X.* as (X, fp16 weight). Validates the whole
+    checkpoint first (plan_checkpoint), then streams shard by shard."""
+    from safetensors import safe_open
+    from tqdm import tqdm
+
+    plan = plan_checkpoint(path)
+    stats = stats if stats is not None else LoadStats()
+    pending: dict[str, fmt.Triple] = {}
+    bar = tqdm(total=plan.quantized_weights, unit="w", unit_scale=True,
+               desc="q6bit dequant", disable=not progress)
+    try:
+        for file in plan.files:
+            try:
+                handle = safe_open(str(file), framework="pt")
+            except Exception as e:  # safetensors raises its own error types
+                raise CheckpointError(f"{file}: cannot open: {e}") from e
+            with handle:
+                for name in plan.tensors[file]:
+                    try:
+                        tensor = handle.get_tensor(name)
+                    except Exception as e:
+                        raise CheckpointError(f"{file}: cannot read tensor {name}: {e}") from e
+                    split = fmt.split_name(name)
+                    if split is None:
+                        stats.add(name, tensor)
+                        yield name, tensor
+                        continue
+                    triple = pending.setdefault(split[0], fmt.Triple(split[0]))
+                    triple.parts[split[1]] = tensor
+                    if not triple.complete():
+                        continue
+                    del pending[split[0]]
+                    scales = triple.parts[fmt.SCALES]
+                    if not torch.isfinite(scales).all():
+                        where = plan.triples[triple.name].parts[fmt.SCALES].file
+                        raise CheckpointError(f"{where}: tensor {triple.name}.scales has "
+                                              "non-finite values (inf/NaN)")
+                    t0 = time.perf_counter()
+                    weight = dequantize_triple(triple, backend)
+                    stats.dequant_seconds += time.perf_counter() - t0
+                    stats.weights += weight.numel()
+                    bar.update(weight.numel())
+                    stats.add(triple.name, weight)
+                    yield triple.name, weight
+    finally:
+        bar.close()

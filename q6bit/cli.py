@@ -1,0 +1,39 @@
+"""The `q6bit` command: one sub-command per job of the original tool set."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command -> (module, one-line help)
+COMMANDS = {
+    "quantize": ("q6bit.quantizer", "turn a Hugging Face safetensors model into a q6bit checkpoint"),
+    "bench": ("q6bit.bench", "time recover_from_quant vs the reference and memory floors"),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="q6bit", description="q6bit: bit-exact 6-bit -> fp16 dequantization and "
+        "vLLM serving of q6bit checkpoints.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    args = parser.parse_args(argv)
+    try:
+        result = args._module.run(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        # Errors about the user's input: the message says what to do.
+        print(f"q6bit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
