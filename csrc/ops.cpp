@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "csrc/huge_page_alloc.h"
 #include "kernels/q6bit_format.h"
 #include "kernels/q6bit_kernels.h"
 
@@ -92,7 +93,7 @@ at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
   const PackedLayout layout = CheckQweight(op, qweight);
   CheckGroupTensor(op, "zero_point", zero_point, at::kChar, qweight);
   CheckGroupTensor(op, "scales", scales, at::kHalf, qweight);
-  at::Tensor out = at::empty(layout.codes_shape, qweight.options().dtype(at::kHalf));
+  at::Tensor out = EmptyForWriting(layout.codes_shape, qweight.options().dtype(at::kHalf));
   const uint8_t* packed = qweight.data_ptr<uint8_t>();
   const int8_t* zp = zero_point.data_ptr<int8_t>();
   const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());

@@ -83,3 +83,38 @@ def test_result_is_an_ordinary_tensor():
     assert out.is_contiguous() and out.device.type == "cpu"
     out.resize_(8, 1000)  # resizable, owns its storage
     out.fill_(1.0)
+
+
+def test_large_outputs_are_ordinary_tensors():
+    """Large outputs live in their own huge-page mapping; they must still
+    behave like any tensor: resizable, viewable, picklable, freed."""
+    import gc
+    import pickle
+    gen = torch.Generator().manual_seed(5)
+    q, z, s = random_triple((64,), 400, 128, gen)  # 6.5 MB of fp16
+    out = q6bit.dequantize(q, z, s)
+    ref = reference.calculate_dequant(q, z, s)
+    assert_same_bits(out, ref)
+    view = out[3:5]
+    assert_same_bits(pickle.loads(pickle.dumps(out)), ref)
+    out.resize_(out.numel() * 2)  # grows: moves to torch's allocator
+    assert_same_bits(out[: ref.numel()].view(ref.shape), ref)
+    assert_same_bits(view, ref[3:5])  # the old view kept its data alive
+    del out, view
+    gc.collect()
+
+
+def test_huge_page_mappings_are_freed():
+    from pathlib import Path
+    gen = torch.Generator().manual_seed(6)
+    q, z, s = random_triple((64,), 400, 128, gen)
+
+    def mappings():
+        return len(Path("/proc/self/maps").read_text().splitlines())
+
+    q6bit.dequantize(q, z, s)
+    before = mappings()
+    for _ in range(20):
+        out = q6bit.dequantize(q, z, s)
+        del out
+    assert mappings() <= before + 2
