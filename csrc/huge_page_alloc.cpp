@@ -42,8 +42,9 @@ Mapping* MapAligned(size_t bytes) {
   return new Mapping{reinterpret_cast<void*>(aligned), length};
 }
 
-bool Disabled() {
-  const char* env = std::getenv("Q6BIT_HUGE_PAGES");
+// True when the environment variable is set to "0".
+bool SwitchedOff(const char* name) {
+  const char* env = std::getenv(name);
   return env != nullptr && env[0] == '0';
 }
 
@@ -53,13 +54,18 @@ at::Tensor EmptyForWriting(at::IntArrayRef shape, const at::TensorOptions& optio
   int64_t numel = 1;
   for (int64_t d : shape) numel *= d;
   const size_t bytes = static_cast<size_t>(numel) * options.dtype().itemsize();
-  static const bool disabled = Disabled();
+  static const bool disabled = SwitchedOff("Q6BIT_HUGE_PAGES");
   Mapping* mapping = (bytes >= kMinBytes && !disabled) ? MapAligned(bytes) : nullptr;
   if (mapping == nullptr) return at::empty(shape, options);
   c10::DataPtr data(mapping->base, mapping, &Unmap, c10::Device(c10::kCPU));
   c10::Storage storage(c10::Storage::use_byte_size_t(), bytes, std::move(data),
                        c10::GetCPUAllocator(), /*resizable=*/true);
   return at::empty({0}, options).set_(storage, 0, shape);
+}
+
+bool UseStreamingStores(size_t bytes) {
+  static const bool disabled = SwitchedOff("Q6BIT_STREAM");
+  return bytes >= kMinBytes && !disabled;
 }
 
 }  // namespace q6bit

@@ -14,6 +14,11 @@ namespace q6bit {
 // moves it to torch's allocator) and freed (munmap) with its last user.
 at::Tensor EmptyForWriting(at::IntArrayRef shape, const at::TensorOptions& options);
 
+// Whether to write an output of `bytes` with non-temporal stores: yes for
+// the outputs EmptyForWriting maps itself (far larger than what the caches
+// would keep until the consumer reads them). Q6BIT_STREAM=0 turns it off.
+bool UseStreamingStores(size_t bytes);
+
 }  // namespace q6bit
 
 #endif  // Q6BIT_CSRC_HUGE_PAGE_ALLOC_H_

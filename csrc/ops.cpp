@@ -99,9 +99,10 @@ at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
   const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
   auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>());
   const size_t group_size = layout.group_size;
+  const bool stream = UseStreamingStores(out.nbytes());
   at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
                    [&](int64_t begin, int64_t end) {
-                     DequantizeRows(packed, zp, scale, group_size, begin, end, dst);
+                     DequantizeRows(packed, zp, scale, group_size, begin, end, dst, stream);
                    });
   return out;
 }

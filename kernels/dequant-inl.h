@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/fp16-inl.h"
 #include "kernels/fp16.h"
@@ -83,7 +84,10 @@ HWY_INLINE void UnpackChunk(DU32 du32, const uint8_t* HWY_RESTRICT packed,
 // bits: w = RNE(float(code - zero_point) * scale). The subtraction happens
 // before the multiplication: folding it into code*scale - zp*scale would
 // turn -0 into +0 and round twice.
-template <class DF>
+// kStream: non-temporal stores of full vectors (out aligned to the vector).
+// Highway 1.0.3's Stream of a partial vector writes a whole 128-bit register,
+// so the fp16 halves are combined into full vectors first.
+template <bool kStream, class DF>
 HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT codes,
                                 hn::Vec<hn::RebindToSigned<DF>> zero_point,
                                 hn::Vec<DF> scale, uint16_t* HWY_RESTRICT out) {
@@ -91,11 +95,21 @@ HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT codes,
   const hn::Rebind<uint8_t, DF> du8;
   const hn::Rebind<uint16_t, DF> du16;
   const size_t N = hn::Lanes(df);
+  hn::Vec<decltype(du16)> half[4];
   for (size_t k = 0; k < 4; ++k) {
     const auto code = hn::PromoteTo(di, hn::LoadU(du8, codes + k * N));
     const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(code, zero_point)), scale);
-    hn::StoreU(F32ToF16Bits(df, w), du16, out + k * N);
+    half[k] = F32ToF16Bits(df, w);
   }
+#if HWY_TARGET != HWY_SCALAR
+  if (kStream) {
+    const hn::Repartition<uint16_t, DF> du16_full;
+    hn::Stream(hn::Combine(du16_full, half[1], half[0]), du16_full, out);
+    hn::Stream(hn::Combine(du16_full, half[3], half[2]), du16_full, out + 2 * N);
+    return;
+  }
+#endif
+  for (size_t k = 0; k < 4; ++k) hn::StoreU(half[k], du16, out + k * N);
 }
 
 // Unpacks a chunk whose packed bytes may end before a full vector load:
@@ -107,11 +121,12 @@ HWY_INLINE void UnpackPartialChunk(DU32 du32, const uint8_t* packed,
   UnpackChunk(du32, padded, codes);
 }
 
-void DequantizeRowsT(const uint8_t* HWY_RESTRICT qweight,
-                     const int8_t* HWY_RESTRICT zero_point,
-                     const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
-                     size_t row_begin, size_t row_end,
-                     uint16_t* HWY_RESTRICT out_f16) {
+template <bool kStream>
+void DequantizeRowsImpl(const uint8_t* HWY_RESTRICT qweight,
+                        const int8_t* HWY_RESTRICT zero_point,
+                        const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                        size_t row_begin, size_t row_end,
+                        uint16_t* HWY_RESTRICT out_f16) {
   const DU32 du32;
   const hn::Rebind<float, DU32> df;
   const hn::RebindToSigned<decltype(df)> di;
@@ -136,15 +151,34 @@ void DequantizeRowsT(const uint8_t* HWY_RESTRICT qweight,
       } else {
         UnpackPartialChunk(du32, packed, chunk_bytes, codes);
       }
-      DequantizeChunk(df, codes, zp, scale, out + i);
+      DequantizeChunk<kStream>(df, codes, zp, scale, out + i);
       packed += chunk_bytes;
     }
     if (i < group_size) {  // group tail: fewer codes than one chunk
       const size_t rest = group_size - i;
       UnpackPartialChunk(du32, packed, PackedBytesPerGroup(rest), codes);
-      DequantizeChunk(df, codes, zp, scale, partial_out);
+      DequantizeChunk<false>(df, codes, zp, scale, partial_out);
       memcpy(out + i, partial_out, rest * sizeof(uint16_t));
     }
+  }
+}
+
+void DequantizeRowsT(const uint8_t* HWY_RESTRICT qweight,
+                     const int8_t* HWY_RESTRICT zero_point,
+                     const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                     size_t row_begin, size_t row_end, uint16_t* HWY_RESTRICT out_f16,
+                     bool stream) {
+  // Streaming stores need every full chunk's output aligned to the vector:
+  // true when the output and each group start on such a boundary.
+  const size_t align = hn::Lanes(hn::ScalableTag<float>()) * sizeof(float);
+  const uintptr_t first = reinterpret_cast<uintptr_t>(out_f16 + row_begin * group_size);
+  if (stream && first % align == 0 && (group_size * sizeof(uint16_t)) % align == 0) {
+    DequantizeRowsImpl<true>(qweight, zero_point, scales_f16, group_size, row_begin,
+                             row_end, out_f16);
+    hwy::FlushStream();  // order the non-temporal stores before returning
+  } else {
+    DequantizeRowsImpl<false>(qweight, zero_point, scales_f16, group_size, row_begin,
+                              row_end, out_f16);
   }
 }
 

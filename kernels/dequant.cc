@@ -25,9 +25,10 @@ HWY_EXPORT(TargetNameT);
 
 void DequantizeRows(const uint8_t* qweight, const int8_t* zero_point,
                     const uint16_t* scales_f16, size_t group_size,
-                    size_t row_begin, size_t row_end, uint16_t* out_f16) {
+                    size_t row_begin, size_t row_end, uint16_t* out_f16,
+                    bool stream) {
   HWY_DYNAMIC_DISPATCH(DequantizeRowsT)
-  (qweight, zero_point, scales_f16, group_size, row_begin, row_end, out_f16);
+  (qweight, zero_point, scales_f16, group_size, row_begin, row_end, out_f16, stream);
 }
 
 void UnpackRows(const uint8_t* qweight, size_t group_size, size_t row_begin,
@@ -38,10 +39,32 @@ void UnpackRows(const uint8_t* qweight, size_t group_size, size_t row_begin,
 
 std::string ActiveTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameT)(); }
 
+namespace {
+
+// hwy::SupportedAndGeneratedTargets(), leaving dispatch where it belongs.
+// Highway 1.0.3's SupportedTargets() stores the targets it detected in the
+// dispatch state *before* it adds the vector-length-specific ones (SVE_256
+// when SVE vectors are 256 bits, SVE2_128 when SVE2 vectors are 128 bits) and
+// relies on HWY_DYNAMIC_DISPATCH's first call to store the final set (see its
+// targets.cc). Called before that first dispatch, or after any other
+// SupportedTargets() call, it leaves dispatch on SVE/SVE2 while SVE_256 or
+// SVE2_128 is listed as the best target (seen under qemu-aarch64 with 128-
+// and 256-bit SVE; real CPUs: Neoverse V1, N2, V2). Storing the final set
+// again, exactly as that first dispatch does, keeps the two consistent; where
+// no such target applies (x86, NEON-only, other vector lengths) it stores the
+// set SupportedTargets() already stored.
+std::vector<int64_t> SupportedAndGeneratedTargets() {
+  std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  return targets;
+}
+
+}  // namespace
+
 std::vector<std::string> RunnableTargets() {
   std::vector<std::string> names;
   // Must run in this translation unit: it intersects with *our* HWY_TARGETS.
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t target : SupportedAndGeneratedTargets()) {
     names.emplace_back(hwy::TargetName(target));
   }
   return names;
@@ -53,7 +76,7 @@ bool ForceTarget(const std::string& name) {
     return true;
   }
   hwy::SetSupportedTargetsForTest(0);  // list every runnable target
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+  for (int64_t target : SupportedAndGeneratedTargets()) {
     if (name == hwy::TargetName(target)) {
       hwy::SetSupportedTargetsForTest(target);
       return true;

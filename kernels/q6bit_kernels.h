@@ -16,9 +16,13 @@ namespace q6bit {
 
 // out_f16[r * G + i] = fp16 bits of RNE(float(code(r, i) - zero_point[r]) *
 // float(scales_f16[r])), for r in [row_begin, row_end), i in [0, G).
+// stream: write with non-temporal stores (bypassing the caches), worth it for
+// outputs far larger than the caches; used where the output alignment
+// allows, ordinary stores otherwise. Same bits either way.
 void DequantizeRows(const uint8_t* qweight, const int8_t* zero_point,
                     const uint16_t* scales_f16, size_t group_size,
-                    size_t row_begin, size_t row_end, uint16_t* out_f16);
+                    size_t row_begin, size_t row_end, uint16_t* out_f16,
+                    bool stream = false);
 
 // out_codes[r * G + i] = code(r, i) (0..63), for rows in the range.
 void UnpackRows(const uint8_t* qweight, size_t group_size, size_t row_begin,

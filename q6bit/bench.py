@@ -156,3 +156,9 @@ def _print_table(report, results):
 if __name__ == "__main__":
     if sys.argv[1:] == ["--child"]:
         _child_main()
+    else:  # python -m q6bit.bench ... == q6bit bench ...
+        import argparse
+        parser = argparse.ArgumentParser(prog="python -m q6bit.bench", description=__doc__,
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_arguments(parser)
+        run(parser.parse_args())

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "hwy/aligned_allocator.h"
 #include "hwy/targets.h"
 #include "hwy/tests/hwy_gtest.h"
 #include "kernels/q6bit_format.h"
@@ -115,10 +116,13 @@ const ExhaustiveCase& Exhaustive() {
 TEST_P(KernelTest, EveryDifferenceTimesEveryFiniteScale) {
   const ExhaustiveCase& c = Exhaustive();
   ASSERT_EQ(c.scales.size(), 63488u * 5);
-  std::vector<uint16_t> out(c.expected.size(), 0xDEAD);
-  q6bit::DequantizeRows(c.packed.data(), c.zero_points.data(), c.scales.data(),
-                        kExhaustiveGroup, 0, c.scales.size(), out.data());
-  ExpectSameBits(c.expected, out.data(), "exhaustive");
+  auto out = hwy::AllocateAligned<uint16_t>(c.expected.size());
+  for (bool stream : {false, true}) {
+    memset(out.get(), 0xAB, c.expected.size() * sizeof(uint16_t));
+    q6bit::DequantizeRows(c.packed.data(), c.zero_points.data(), c.scales.data(),
+                          kExhaustiveGroup, 0, c.scales.size(), out.get(), stream);
+    ExpectSameBits(c.expected, out.get(), stream ? "exhaustive, streaming" : "exhaustive");
+  }
 }
 
 TEST_P(KernelTest, NonFiniteScales) {
@@ -169,18 +173,23 @@ TEST_P(KernelTest, RandomGroupsWithTails) {
       }
       const std::string what =
           "group " + std::to_string(group) + " rows " + std::to_string(rows);
-      for (size_t split : {size_t{0}, rows / 2, rows - 1}) {
-        std::vector<uint16_t> out(rows * group, 0xDEAD);
-        std::vector<uint8_t> codes(rows * group, 0xEE);
-        for (auto range : {std::make_pair(size_t{0}, split),
-                           std::make_pair(split, rows)}) {
-          q6bit::DequantizeRows(packed.data(), zero_points.data(), scales.data(),
-                                group, range.first, range.second, out.data());
-          q6bit::UnpackRows(packed.data(), group, range.first, range.second,
-                            codes.data());
+      // Aligned output, so that streaming stores are used where allowed.
+      auto out = hwy::AllocateAligned<uint16_t>(rows * group);
+      for (bool stream : {false, true}) {
+        for (size_t split : {size_t{0}, rows / 2, rows - 1}) {
+          memset(out.get(), 0xAB, rows * group * sizeof(uint16_t));
+          std::vector<uint8_t> codes(rows * group, 0xEE);
+          for (auto range : {std::make_pair(size_t{0}, split),
+                             std::make_pair(split, rows)}) {
+            q6bit::DequantizeRows(packed.data(), zero_points.data(), scales.data(),
+                                  group, range.first, range.second, out.get(), stream);
+            q6bit::UnpackRows(packed.data(), group, range.first, range.second,
+                              codes.data());
+          }
+          ExpectSameBits(expected, out.get(),
+                         (stream ? "streaming dequantize " : "dequantize ") + what);
+          ExpectSameBits(expected_codes, codes.data(), "unpack " + what);
         }
-        ExpectSameBits(expected, out.data(), "dequantize " + what);
-        ExpectSameBits(expected_codes, codes.data(), "unpack " + what);
       }
     }
   }
@@ -203,12 +212,15 @@ TEST_P(KernelTest, StaysInsideItsRows) {
     for (size_t i = 0; i < bytes; ++i) packed[i] = static_cast<uint8_t>(i * 37);
     const std::vector<int8_t> zero_points(rows, 3);
     const std::vector<uint16_t> scales(rows, 0x3C00);  // 1.0
-    std::vector<uint16_t> out(rows * group + 64, 0xBEEF);
+    auto out_buffer = hwy::AllocateAligned<uint16_t>(rows * group + 64);
+    uint16_t* out = out_buffer.get();
+    const size_t out_size = rows * group + 64;
+    for (size_t i = 0; i < out_size; ++i) out[i] = 0xBEEF;
     std::vector<uint8_t> codes(rows * group + 64, 0xEE);
     q6bit::DequantizeRows(packed, zero_points.data(), scales.data(), group, 2,
-                          rows, out.data());
+                          rows, out, /*stream=*/true);
     q6bit::UnpackRows(packed, group, 2, rows, codes.data());
-    for (size_t i = 0; i < out.size(); ++i) {
+    for (size_t i = 0; i < out_size; ++i) {
       const bool inside = i >= 2 * group && i < rows * group;
       if (!inside) {
         ASSERT_EQ(out[i], 0xBEEF) << "group " << group << " wrote index " << i;
