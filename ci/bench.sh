@@ -20,7 +20,7 @@ echo "=== kernel micro-benchmark, one thread, every runnable target"
 cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DQ6BIT_BUILD_BENCHMARKS=ON -DQ6BIT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" >/dev/null
-"$BUILD/tests/cpp/q6bit_kernel_bench" --benchmark_min_time=0.5s \
+"$BUILD/tests/cpp/q6bit_kernel_bench" --benchmark_min_time=0.5 \
   --benchmark_out="$OUT/kernel_bench.json" --benchmark_out_format=json 2>&1 | tee "$OUT/kernel_bench.txt"
 
 echo "=== q6bit bench --preset $PRESET $*"

@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -142,6 +143,19 @@ at::Tensor UnpackMeta(const at::Tensor& qweight) {
 
 std::string KernelTarget() { return ActiveTarget(); }
 
+// Threads that take part in one of our at::parallel_for regions. A build
+// without -fopenmp silently runs them on one thread; tests check this.
+int64_t ParallelThreads() {
+  std::vector<char> used(at::get_num_threads(), 0);
+  at::parallel_for(0, 1 << 20, 1, [&](int64_t, int64_t) {
+    const int t = at::get_thread_num();
+    if (t >= 0 && t < static_cast<int>(used.size())) used[t] = 1;
+    volatile double sink = 0;  // a little work so every thread gets a share
+    for (int i = 0; i < 100000; ++i) sink = sink + i;
+  });
+  return std::count(used.begin(), used.end(), 1);
+}
+
 std::vector<std::string> KernelTargets() { return RunnableTargets(); }
 
 bool ForceKernelTarget(const std::string& name) { return ForceTarget(name); }
@@ -154,6 +168,7 @@ TORCH_LIBRARY(q6bit, m) {
   m.def("kernel_target() -> str", &KernelTarget);
   m.def("kernel_targets() -> str[]", &KernelTargets);
   m.def("force_kernel_target(str name) -> bool", &ForceKernelTarget);
+  m.def("parallel_threads() -> int", &ParallelThreads);
 }
 
 TORCH_LIBRARY_IMPL(q6bit, CPU, m) {
