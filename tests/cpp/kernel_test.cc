@@ -241,7 +241,10 @@ TEST(Targets, ListAndForce) {
   ASSERT_FALSE(runnable.empty());
   EXPECT_EQ(q6bit::ActiveTarget(), runnable.front());
   EXPECT_FALSE(q6bit::ForceTarget("NO_SUCH_TARGET"));
+  EXPECT_EQ(q6bit::ActiveTarget(), runnable.front());
   EXPECT_TRUE(q6bit::ForceTarget(runnable.back()));
+  EXPECT_EQ(q6bit::ActiveTarget(), runnable.back());
+  EXPECT_FALSE(q6bit::ForceTarget("NO_SUCH_TARGET"));  // changes nothing
   EXPECT_EQ(q6bit::ActiveTarget(), runnable.back());
   EXPECT_TRUE(q6bit::ForceTarget(""));
   EXPECT_EQ(q6bit::ActiveTarget(), runnable.front());
