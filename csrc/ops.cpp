@@ -10,77 +10,17 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <vector>
 
 #include "csrc/huge_page_alloc.h"
+#include "csrc/validate.h"
 #include "kernels/q6bit_format.h"
 #include "kernels/q6bit_kernels.h"
 
 namespace q6bit {
 namespace {
-
-// Shape facts of one packed tensor [..., n_groups, 3*G/4].
-struct PackedLayout {
-  int64_t rows;        // number of groups over all leading dims
-  int64_t group_size;  // G
-  std::vector<int64_t> codes_shape;  // [..., n_groups * G]
-};
-
-std::string ShapeString(const at::Tensor& t) {
-  std::string s = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    s += (d ? ", " : "") + std::to_string(t.size(d));
-  }
-  return s + "]";
-}
-
-PackedLayout CheckQweight(const char* op, const at::Tensor& qweight) {
-  TORCH_CHECK_VALUE(qweight.scalar_type() == at::kByte, op,
-                    ": qweight must be uint8, got ", qweight.scalar_type());
-  TORCH_CHECK_VALUE(qweight.dim() >= 2, op,
-                    ": qweight must have shape [..., n_groups, 3*G/4], got ",
-                    ShapeString(qweight));
-  const int64_t packed = qweight.size(-1);
-  TORCH_CHECK_VALUE(packed > 0 && packed % kBytesPerTriplet == 0, op,
-                    ": qweight's last dim (", packed,
-                    ") must be a positive multiple of 3 (3 bytes hold 4 codes),"
-                    " so the group size is not a multiple of 4");
-  const int64_t group_size = packed / kBytesPerTriplet * kCodesPerTriplet;
-  TORCH_CHECK(IsValidGroupSize(group_size), op, ": invalid group size ",
-              group_size);
-  if (!qweight.is_meta()) {
-    TORCH_CHECK(qweight.device().is_cpu(), op,
-                ": qweight must be on the CPU, got ", qweight.device(),
-                " (q6bit.dequantize() runs other devices on the reference)");
-  }
-  TORCH_CHECK_VALUE(qweight.is_contiguous(), op,
-                    ": qweight must be contiguous (call .contiguous())");
-  PackedLayout layout;
-  layout.group_size = group_size;
-  layout.rows = qweight.numel() / packed;
-  layout.codes_shape = qweight.sizes().vec();
-  layout.codes_shape.pop_back();
-  layout.codes_shape.back() *= group_size;
-  return layout;
-}
-
-// zero_point / scales: [..., n_groups, 1] matching qweight's leading dims.
-void CheckGroupTensor(const char* op, const char* name, const at::Tensor& t,
-                      at::ScalarType dtype, const at::Tensor& qweight) {
-  TORCH_CHECK_VALUE(t.scalar_type() == dtype, op, ": ", name, " must be ",
-                    dtype, ", got ", t.scalar_type());
-  std::vector<int64_t> expected = qweight.sizes().vec();
-  expected.back() = 1;
-  TORCH_CHECK_VALUE(t.sizes().vec() == expected, op, ": ", name,
-                    " must have shape ", at::IntArrayRef(expected),
-                    " (one per group of qweight ", ShapeString(qweight),
-                    "), got ", ShapeString(t));
-  TORCH_CHECK(t.device() == qweight.device(), op, ": ", name, " is on ",
-              t.device(), " but qweight is on ", qweight.device());
-  TORCH_CHECK_VALUE(t.is_contiguous(), op, ": ", name,
-                    " must be contiguous (call .contiguous())");
-}
 
 // Rows per parallel task: at least ~32K weights, so that small tensors stay
 // on one thread and big ones split evenly.
@@ -90,10 +30,7 @@ int64_t GrainRows(int64_t group_size) {
 
 at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
                       const at::Tensor& scales) {
-  constexpr const char* op = "q6bit.dequantize";
-  const PackedLayout layout = CheckQweight(op, qweight);
-  CheckGroupTensor(op, "zero_point", zero_point, at::kChar, qweight);
-  CheckGroupTensor(op, "scales", scales, at::kHalf, qweight);
+  const PackedLayout layout = CheckTriple("q6bit.dequantize", qweight, zero_point, scales);
   at::Tensor out = EmptyForWriting(layout.codes_shape, qweight.options().dtype(at::kHalf));
   const uint8_t* packed = qweight.data_ptr<uint8_t>();
   const int8_t* zp = zero_point.data_ptr<int8_t>();
@@ -106,6 +43,58 @@ at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
                      DequantizeRows(packed, zp, scale, group_size, begin, end, dst, stream);
                    });
   return out;
+}
+
+// Rows of one work item of dequantize_list: one 2 MiB huge page of fp16
+// output (EmptyForWriting aligns outputs to huge pages), so that every fresh
+// huge page is faulted in and zeroed by the one thread that writes it;
+// smaller chunks made threads wait on each other's page faults (measured on
+// 16 cores: 256 KiB chunks 0.73 s vs one region per tensor 0.58 s).
+int64_t ChunkRows(int64_t group_size) {
+  return std::max<int64_t>(1, (int64_t{2} << 20) / (group_size * int64_t{sizeof(uint16_t)}));
+}
+
+// Many triples in one parallel region: every output is allocated first, then
+// all threads take equal-size chunks from one shared counter until none are
+// left. One fork/join instead of one per tensor, and no thread waits at a
+// per-tensor barrier for another one's page faults.
+std::vector<at::Tensor> DequantizeList(at::TensorList qweights, at::TensorList zero_points,
+                                       at::TensorList scales) {
+  constexpr const char* op = "q6bit.dequantize_list";
+  TORCH_CHECK_VALUE(qweights.size() == zero_points.size() && qweights.size() == scales.size(),
+                    op, ": got ", qweights.size(), " qweights, ", zero_points.size(),
+                    " zero_points and ", scales.size(), " scales; they must pair up");
+  struct Chunk {
+    size_t tensor;
+    int64_t row_begin, row_end;
+  };
+  std::vector<at::Tensor> outputs;
+  std::vector<PackedLayout> layouts;
+  std::vector<Chunk> chunks;
+  for (size_t t = 0; t < qweights.size(); ++t) {
+    const std::string what = std::string(op) + "[" + std::to_string(t) + "]";
+    layouts.push_back(CheckTriple(what.c_str(), qweights[t], zero_points[t], scales[t]));
+    const PackedLayout& layout = layouts.back();
+    outputs.push_back(EmptyForWriting(layout.codes_shape, qweights[t].options().dtype(at::kHalf)));
+    const int64_t step = ChunkRows(layout.group_size);
+    for (int64_t r = 0; r < layout.rows; r += step) {
+      chunks.push_back({t, r, std::min(layout.rows, r + step)});
+    }
+  }
+  std::atomic<size_t> next{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t, int64_t) {
+    for (size_t i = next++; i < chunks.size(); i = next++) {
+      const Chunk& c = chunks[i];
+      const at::Tensor& out = outputs[c.tensor];
+      DequantizeRows(qweights[c.tensor].data_ptr<uint8_t>(),
+                     zero_points[c.tensor].data_ptr<int8_t>(),
+                     reinterpret_cast<const uint16_t*>(scales[c.tensor].data_ptr<at::Half>()),
+                     layouts[c.tensor].group_size, c.row_begin, c.row_end,
+                     reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>()),
+                     UseStreamingStores(out.nbytes()));
+    }
+  });
+  return outputs;
 }
 
 at::Tensor Unpack(const at::Tensor& qweight) {
@@ -127,10 +116,7 @@ at::Tensor Unpack(const at::Tensor& qweight) {
 // Shape-only versions for the Meta device (torch.compile, fake tensors).
 at::Tensor DequantizeMeta(const at::Tensor& qweight, const at::Tensor& zero_point,
                           const at::Tensor& scales) {
-  constexpr const char* op = "q6bit.dequantize";
-  const PackedLayout layout = CheckQweight(op, qweight);
-  CheckGroupTensor(op, "zero_point", zero_point, at::kChar, qweight);
-  CheckGroupTensor(op, "scales", scales, at::kHalf, qweight);
+  const PackedLayout layout = CheckTriple("q6bit.dequantize", qweight, zero_point, scales);
   return at::empty(layout.codes_shape, qweight.options().dtype(at::kHalf));
 }
 
@@ -165,6 +151,7 @@ bool ForceKernelTarget(const std::string& name) { return ForceTarget(name); }
 TORCH_LIBRARY(q6bit, m) {
   m.def("dequantize(Tensor qweight, Tensor zero_point, Tensor scales) -> Tensor");
   m.def("unpack(Tensor qweight) -> Tensor");
+  m.def("dequantize_list(Tensor[] qweights, Tensor[] zero_points, Tensor[] scales) -> Tensor[]");
   m.def("kernel_target() -> str", &KernelTarget);
   m.def("kernel_targets() -> str[]", &KernelTargets);
   m.def("force_kernel_target(str name) -> bool", &ForceKernelTarget);
@@ -174,6 +161,7 @@ TORCH_LIBRARY(q6bit, m) {
 TORCH_LIBRARY_IMPL(q6bit, CPU, m) {
   m.impl("dequantize", &Dequantize);
   m.impl("unpack", &Unpack);
+  m.impl("dequantize_list", &DequantizeList);
 }
 
 TORCH_LIBRARY_IMPL(q6bit, Meta, m) {

@@ -41,21 +41,28 @@ std::string ActiveTarget() { return HWY_DYNAMIC_DISPATCH(TargetNameT)(); }
 
 namespace {
 
-// hwy::SupportedAndGeneratedTargets(), leaving dispatch where it belongs.
 // Highway 1.0.3's SupportedTargets() stores the targets it detected in the
 // dispatch state *before* it adds the vector-length-specific ones (SVE_256
 // when SVE vectors are 256 bits, SVE2_128 when SVE2 vectors are 128 bits) and
 // relies on HWY_DYNAMIC_DISPATCH's first call to store the final set (see its
-// targets.cc). Called before that first dispatch, or after any other
-// SupportedTargets() call, it leaves dispatch on SVE/SVE2 while SVE_256 or
-// SVE2_128 is listed as the best target (seen under qemu-aarch64 with 128-
-// and 256-bit SVE; real CPUs: Neoverse V1, N2, V2). Storing the final set
-// again, exactly as that first dispatch does, keeps the two consistent; where
-// no such target applies (x86, NEON-only, other vector lengths) it stores the
-// set SupportedTargets() already stored.
+// targets.cc). Any later SupportedTargets() call thus leaves dispatch on
+// SVE/SVE2 while SVE_256 or SVE2_128 is the best target (seen under
+// qemu-aarch64 with 128- and 256-bit SVE; real CPUs: Neoverse V1, N2, V2).
+// Every call here goes through this wrapper, which stores the final set
+// again, exactly as that first dispatch does; elsewhere (x86, NEON-only,
+// other vector lengths) it stores the set already stored.
+int64_t SupportedTargets() {
+  const int64_t targets = hwy::SupportedTargets();
+  hwy::GetChosenTarget().Update(targets);
+  return targets;
+}
+
+// hwy::SupportedAndGeneratedTargets() (our HWY_TARGETS), via the wrapper.
 std::vector<int64_t> SupportedAndGeneratedTargets() {
-  std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+  std::vector<int64_t> targets;
+  for (int64_t bits = SupportedTargets() & HWY_TARGETS; bits != 0; bits &= bits - 1) {
+    targets.push_back(bits & ~(bits - 1));
+  }
   return targets;
 }
 
@@ -73,16 +80,23 @@ std::vector<std::string> RunnableTargets() {
 bool ForceTarget(const std::string& name) {
   // Look the name up among all runnable targets, with no earlier mock in
   // the way; an unknown name restores the mock that was there.
-  const int64_t before = hwy::SupportedTargets();
+  const int64_t before = SupportedTargets();
   hwy::SetSupportedTargetsForTest(0);
-  if (name.empty()) return true;
+  if (name.empty()) {
+    SupportedTargets();
+    return true;
+  }
   for (int64_t target : SupportedAndGeneratedTargets()) {
     if (name == hwy::TargetName(target)) {
       hwy::SetSupportedTargetsForTest(target);
+      SupportedTargets();
       return true;
     }
   }
-  if (before != hwy::SupportedTargets()) hwy::SetSupportedTargetsForTest(before);
+  if (before != SupportedTargets()) {
+    hwy::SetSupportedTargetsForTest(before);
+    SupportedTargets();
+  }
   return false;
 }
 

@@ -5,7 +5,8 @@ Replaces the original speed_test.py. Each method runs in a fresh child process (
 one warm-up = the cold run, then the mean of --runs timed runs; outputs are
 dropped between runs so nothing is reused but what the allocator keeps.
   reference      q6bit.reference.recover_from_quant (the seed's PyTorch code)
-  q6bit          q6bit.recover_from_quant (Highway kernels)
+  q6bit          q6bit.recover_from_quant (Highway kernels, one parallel region)
+  per_tensor     the kernels called tensor by tensor (only with --per-tensor)
   compile        torch.compile of the reference (only with --compile)
   fill           floor: torch.empty + fill_ of the same fp16 outputs
   fill_thp       the same in a child with THP_MEM_ALLOC_ENABLE=1 (huge pages)
@@ -35,6 +36,8 @@ def add_arguments(p):
     p.add_argument("--skip", default="", help="comma-separated methods to skip, "
                    "e.g. reference,fill_thp")
     p.add_argument("--compile", action="store_true", help="also time torch.compile(reference)")
+    p.add_argument("--per-tensor", action="store_true",
+                   help="also time the kernels called one tensor at a time")
     p.add_argument("--json", help="write the results as JSON to this file")
 
 
@@ -56,6 +59,9 @@ def _method(name: str, named, shapes):
         return lambda: reference.recover_from_quant(named)
     if name == "q6bit":
         return lambda: q6bit.recover_from_quant(named)
+    if name == "per_tensor":  # one op call (one parallel region) per tensor
+        triples = q6bit.recover.collect_triples(named)[0].values()
+        return lambda: [q6bit.recover.dequantize_triple(t) for t in triples]
     if name == "compile":
         compiled = torch.compile(reference.calculate_dequant, dynamic=False)
         triples = q6bit.recover.collect_triples(named)[0].values()
@@ -97,7 +103,7 @@ def _run_child(method: str, args) -> Timing:
     return Timing(d["cold_s"], d["runs_s"], d["peak_extra_bytes"])
 
 
-METHODS = ("reference", "q6bit", "compile", "fill", "fill_thp", "touched")
+METHODS = ("reference", "q6bit", "per_tensor", "compile", "fill", "fill_thp", "touched")
 
 
 def run(args) -> dict:
@@ -109,6 +115,8 @@ def run(args) -> dict:
     skip = {s for s in args.skip.split(",") if s}
     if not args.compile:
         skip.add("compile")
+    if not args.per_tensor:
+        skip.add("per_tensor")
     # Byte counts from the shape alone (the children build the real lists).
     weights = shape.n_weights()
     out_bytes = 2 * weights

@@ -52,6 +52,16 @@ def dequantize(qweight: torch.Tensor, zero_point: torch.Tensor,
     return reference.calculate_dequant(qweight, zero_point, scales)
 
 
+def dequantize_list(triples, backend: str = "fast") -> list[torch.Tensor]:
+    """fp16 weights of many (qweight, zero_point, scales) triples. With the
+    kernels, all of them in one parallel region (balanced across threads)."""
+    triples = list(triples)
+    if triples and _use_kernels(backend, *(t for triple in triples for t in triple)):
+        qweights, zero_points, scales = (list(x) for x in zip(*triples))
+        return list(torch.ops.q6bit.dequantize_list(qweights, zero_points, scales))
+    return [dequantize(*triple, backend=backend) for triple in triples]
+
+
 def unpack(qweight: torch.Tensor, backend: str = "fast") -> torch.Tensor:
     """uint8 codes [..., n_groups, G] of a packed tensor."""
     if _use_kernels(backend, qweight):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import torch
 
 from . import format as fmt
-from .ops import check_backend, dequantize
+from .ops import check_backend, dequantize, dequantize_list
 
 
 def collect_triples(named_tensors: Iterable[tuple[str, torch.Tensor]]):
@@ -45,6 +45,13 @@ def recover_from_quant(named_tensors, backend: str = "fast"):
     the order their triples were first seen)."""
     check_backend(backend)
     triples, out = collect_triples(named_tensors)
-    for triple in triples.values():
-        out.append((triple.name, dequantize_triple(triple, backend)))
+    parts = [(t.parts[fmt.QWEIGHT], t.parts[fmt.ZERO_POINT], t.parts[fmt.SCALES])
+             for t in triples.values()]
+    try:
+        weights = dequantize_list(parts, backend)
+    except (ValueError, RuntimeError):
+        for triple in triples.values():  # find the bad one: its error names it
+            dequantize_triple(triple, backend)
+        raise
+    out.extend((t.name, w) for t, w in zip(triples.values(), weights))
     return out

@@ -118,3 +118,24 @@ def test_huge_page_mappings_are_freed():
         out = q6bit.dequantize(q, z, s)
         del out
     assert mappings() <= before + 2
+
+
+def test_dequantize_list_matches_reference(threads, kernel_target):
+    """One parallel region over many tensors of different group sizes."""
+    gen = torch.Generator().manual_seed(8)
+    triples = [random_triple(outer, groups, g, gen)
+               for outer, groups, g in [((3,), 700, 128), ((), 5, 4), ((2, 2), 33, 132),
+                                        ((1,), 1, 1024), ((40,), 300, 64)]]
+    outs = torch.ops.q6bit.dequantize_list(*[list(x) for x in zip(*triples)])
+    for (q, z, s), out in zip(triples, outs):
+        assert_same_bits(out, reference.calculate_dequant(q, z, s), kernel_target)
+
+
+def test_kernels_really_run_in_parallel():
+    """A build without -fopenmp runs at::parallel_for on one thread."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert torch.ops.q6bit.parallel_threads() == 2
+    finally:
+        torch.set_num_threads(before)
