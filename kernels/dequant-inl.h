@@ -36,15 +36,15 @@ using DU32 = hn::ScalableTag<uint32_t>;
 
 // Spreads each 3-byte triplet of `packed` into its own u32 lane and splits
 // it into four 6-bit codes, one per byte. Reads Lanes(du32)*4 bytes (uses
-// 3/4 of them) and writes Lanes(du32)*4 codes.
-HWY_INLINE void UnpackChunk(DU32 du32, const uint8_t* HWY_RESTRICT packed,
-                            uint8_t* HWY_RESTRICT codes) {
-  const hn::Repartition<uint8_t, DU32> du8;
+// 3/4 of them); returns the Lanes(du32)*4 codes as one u32 vector (code j of
+// triplet i in byte j of lane i, i.e. the codes in order as bytes).
+HWY_INLINE hn::Vec<DU32> UnpackTriplets(DU32 du32, const uint8_t* HWY_RESTRICT packed) {
 #if HWY_TARGET == HWY_SCALAR
   // One lane: assemble the triplet directly (no byte shuffles on SCALAR).
   const auto triplets = hn::Set(
       du32, packed[0] | (uint32_t{packed[1]} << 8) | (uint32_t{packed[2]} << 16));
 #else
+  const hn::Repartition<uint8_t, DU32> du8;
   auto words = hn::BitCast(du32, hn::LoadU(du8, packed));
   // Byte shuffles stay inside 128-bit blocks: first move words 3k..3k+2
   // (the 12 bytes that block k needs) into block k.
@@ -71,67 +71,101 @@ HWY_INLINE void UnpackChunk(DU32 du32, const uint8_t* HWY_RESTRICT packed,
   const auto code2 = hn::And(hn::ShiftLeft<4>(triplets), hn::Set(du32, 0x3F0000u));
   const auto code3 =
       hn::And(hn::ShiftLeft<6>(triplets), hn::Set(du32, 0x3F000000u));
-  const auto four_codes = hn::Or(hn::Or(code0, code1), hn::Or(code2, code3));
+  return hn::Or(hn::Or(code0, code1), hn::Or(code2, code3));
+}
+
+// Writes the Lanes(du32)*4 codes of one chunk as bytes.
+HWY_INLINE void UnpackChunk(DU32 du32, const uint8_t* HWY_RESTRICT packed,
+                            uint8_t* HWY_RESTRICT codes) {
+  const auto four_codes = UnpackTriplets(du32, packed);
 #if HWY_TARGET == HWY_SCALAR
   const uint32_t lane = hn::GetLane(four_codes);
   memcpy(codes, &lane, sizeof(lane));
 #else
+  const hn::Repartition<uint8_t, DU32> du8;
   hn::StoreU(hn::BitCast(du8, four_codes), du8, codes);
 #endif
 }
 
-// One quarter of a chunk: the fp16 bits of Lanes(df) codes. (A function, not
-// an array of four results: SVE vectors are sizeless and cannot be array
-// elements.)
-template <class DF>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> DequantizeQuarter(
-    DF df, const uint8_t* HWY_RESTRICT codes,
-    hn::Vec<hn::RebindToSigned<DF>> zero_point, hn::Vec<DF> scale) {
+// fp16 bits of Lanes(df) codes (u8 lanes): RNE(float(code - zp) * scale).
+// The subtraction happens before the multiplication: folding it into
+// code*scale - zp*scale would turn -0 into +0 and round twice.
+template <class DF, class V8>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> DequantizeCodes(
+    DF df, V8 codes, hn::Vec<hn::RebindToSigned<DF>> zero_point, hn::Vec<DF> scale) {
   const hn::RebindToSigned<DF> di;
-  const hn::Rebind<uint8_t, DF> du8;
-  const auto code = hn::PromoteTo(di, hn::LoadU(du8, codes));
-  const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(code, zero_point)), scale);
+  const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(hn::PromoteTo(di, codes), zero_point)),
+                         scale);
   return F32ToF16Bits(df, w);
 }
 
-// Dequantizes the 4*Lanes(df) codes of one chunk (all of one group) into fp16
-// bits: w = RNE(float(code - zero_point) * scale). The subtraction happens
-// before the multiplication: folding it into code*scale - zp*scale would
-// turn -0 into +0 and round twice.
+// Quarter k (of Lanes(df) codes) of a chunk's codes, kept in registers:
+// storing the codes and reloading quarters stalls store-to-load forwarding
+// on Intel cores. SCALAR has no byte vector of a chunk; it goes through
+// memory (4 bytes).
+#if HWY_TARGET == HWY_SCALAR
+template <size_t kQuarter, class DF>
+HWY_INLINE hn::Vec<hn::Rebind<uint8_t, DF>> Quarter(DF, hn::Vec<DU32> four_codes) {
+  uint8_t bytes[4];
+  const uint32_t lane = hn::GetLane(four_codes);
+  memcpy(bytes, &lane, sizeof(lane));
+  return hn::Set(hn::Rebind<uint8_t, DF>(), bytes[kQuarter]);
+}
+#else
+template <size_t kQuarter, class DF>
+HWY_INLINE auto Quarter(DF, hn::Vec<DU32> four_codes) {
+  const hn::Repartition<uint8_t, DF> du8;
+  const hn::Half<decltype(du8)> dh;
+  const hn::Half<decltype(dh)> dq;
+  const auto codes = hn::BitCast(du8, four_codes);
+  const auto half = (kQuarter < 2) ? hn::LowerHalf(dh, codes) : hn::UpperHalf(dh, codes);
+  return (kQuarter % 2 == 0) ? hn::LowerHalf(dq, half) : hn::UpperHalf(dq, half);
+}
+#endif
+
+// Dequantizes one chunk (4*Lanes(df) codes, all of one group) from a full
+// vector's worth of readable packed bytes into fp16 bits.
 // kStream: non-temporal stores of full vectors (out aligned to the vector).
 // Highway 1.0.3's Stream of a partial vector writes a whole 128-bit register,
-// so the fp16 halves are combined into full vectors first.
+// so the fp16 quarters are combined into full vectors first.
 template <bool kStream, class DF>
-HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT codes,
+HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT packed,
                                 hn::Vec<hn::RebindToSigned<DF>> zero_point,
                                 hn::Vec<DF> scale, uint16_t* HWY_RESTRICT out) {
   const hn::Rebind<uint16_t, DF> du16;
   const size_t N = hn::Lanes(df);
+  const auto four_codes = UnpackTriplets(DU32(), packed);
+  const auto q0 = DequantizeCodes(df, Quarter<0>(df, four_codes), zero_point, scale);
+  const auto q1 = DequantizeCodes(df, Quarter<1>(df, four_codes), zero_point, scale);
 #if HWY_TARGET != HWY_SCALAR
   if (kStream) {
     const hn::Repartition<uint16_t, DF> du16_full;
-    const auto q0 = DequantizeQuarter(df, codes, zero_point, scale);
-    const auto q1 = DequantizeQuarter(df, codes + N, zero_point, scale);
     hn::Stream(hn::Combine(du16_full, q1, q0), du16_full, out);
-    const auto q2 = DequantizeQuarter(df, codes + 2 * N, zero_point, scale);
-    const auto q3 = DequantizeQuarter(df, codes + 3 * N, zero_point, scale);
+    const auto q2 = DequantizeCodes(df, Quarter<2>(df, four_codes), zero_point, scale);
+    const auto q3 = DequantizeCodes(df, Quarter<3>(df, four_codes), zero_point, scale);
     hn::Stream(hn::Combine(du16_full, q3, q2), du16_full, out + 2 * N);
     return;
   }
 #endif
-  for (size_t k = 0; k < 4; ++k) {
-    hn::StoreU(DequantizeQuarter(df, codes + k * N, zero_point, scale), du16,
-               out + k * N);
-  }
+  hn::StoreU(q0, du16, out);
+  hn::StoreU(q1, du16, out + N);
+  hn::StoreU(DequantizeCodes(df, Quarter<2>(df, four_codes), zero_point, scale), du16,
+             out + 2 * N);
+  hn::StoreU(DequantizeCodes(df, Quarter<3>(df, four_codes), zero_point, scale), du16,
+             out + 3 * N);
 }
 
-// Unpacks a chunk whose packed bytes may end before a full vector load:
-// copies the `packed_bytes` available into a zero-padded buffer first.
-HWY_INLINE void UnpackPartialChunk(DU32 du32, const uint8_t* packed,
-                                   size_t packed_bytes, uint8_t* codes) {
-  HWY_ALIGN uint8_t padded[HWY_MAX_BYTES] = {};
-  memcpy(padded, packed, packed_bytes);
-  UnpackChunk(du32, padded, codes);
+// A full vector's worth of readable bytes holding the `packed_bytes` that
+// are left, for chunks near the end of the range: `packed` itself when a
+// full vector load stays inside, else a zero-padded copy in `buffer`.
+HWY_INLINE const uint8_t* Readable(const uint8_t* packed, size_t packed_bytes,
+                                   const uint8_t* packed_end, uint8_t* buffer) {
+  if (HWY_LIKELY(packed + hn::Lanes(DU32()) * 4 <= packed_end)) {
+    return packed;
+  }
+  memset(buffer, 0, HWY_MAX_BYTES);
+  memcpy(buffer, packed, packed_bytes);
+  return buffer;
 }
 
 template <bool kStream>
@@ -145,11 +179,10 @@ void DequantizeRowsImpl(const uint8_t* HWY_RESTRICT qweight,
   const hn::RebindToSigned<decltype(df)> di;
   const size_t chunk_codes = 4 * hn::Lanes(du32);
   const size_t chunk_bytes = 3 * hn::Lanes(du32);
-  const size_t vector_bytes = 4 * hn::Lanes(du32);
   const size_t row_bytes = PackedBytesPerGroup(group_size);
   // Full-vector loads must not read past the last packed byte of the range.
   const uint8_t* const packed_end = qweight + row_end * row_bytes;
-  HWY_ALIGN uint8_t codes[HWY_MAX_BYTES];
+  HWY_ALIGN uint8_t padded[HWY_MAX_BYTES];
   HWY_ALIGN uint16_t partial_out[HWY_MAX_BYTES];
 
   for (size_t row = row_begin; row < row_end; ++row) {
@@ -159,18 +192,15 @@ void DequantizeRowsImpl(const uint8_t* HWY_RESTRICT qweight,
     const auto scale = hn::Set(df, F16BitsToF32(scales_f16[row]));
     size_t i = 0;
     for (; i + chunk_codes <= group_size; i += chunk_codes) {
-      if (HWY_LIKELY(packed + vector_bytes <= packed_end)) {
-        UnpackChunk(du32, packed, codes);
-      } else {
-        UnpackPartialChunk(du32, packed, chunk_bytes, codes);
-      }
-      DequantizeChunk<kStream>(df, codes, zp, scale, out + i);
+      DequantizeChunk<kStream>(df, Readable(packed, chunk_bytes, packed_end, padded), zp,
+                               scale, out + i);
       packed += chunk_bytes;
     }
     if (i < group_size) {  // group tail: fewer codes than one chunk
       const size_t rest = group_size - i;
-      UnpackPartialChunk(du32, packed, PackedBytesPerGroup(rest), codes);
-      DequantizeChunk<false>(df, codes, zp, scale, partial_out);
+      memset(padded, 0, HWY_MAX_BYTES);  // the tail's bytes only, never the next row's
+      memcpy(padded, packed, PackedBytesPerGroup(rest));
+      DequantizeChunk<false>(df, padded, zp, scale, partial_out);
       memcpy(out + i, partial_out, rest * sizeof(uint16_t));
     }
   }
@@ -202,25 +232,22 @@ void UnpackRowsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
   const DU32 du32;
   const size_t chunk_codes = 4 * hn::Lanes(du32);
   const size_t chunk_bytes = 3 * hn::Lanes(du32);
-  const size_t vector_bytes = 4 * hn::Lanes(du32);
   const size_t total_codes = (row_end - row_begin) * group_size;
   const uint8_t* packed = qweight + row_begin * PackedBytesPerGroup(group_size);
   const uint8_t* const packed_end = packed + PackedBytesPerGroup(total_codes);
   uint8_t* out = out_codes + row_begin * group_size;
+  HWY_ALIGN uint8_t padded[HWY_MAX_BYTES];
   HWY_ALIGN uint8_t partial_out[HWY_MAX_BYTES];
 
   size_t i = 0;
   for (; i + chunk_codes <= total_codes; i += chunk_codes) {
-    if (HWY_LIKELY(packed + vector_bytes <= packed_end)) {
-      UnpackChunk(du32, packed, out + i);
-    } else {
-      UnpackPartialChunk(du32, packed, chunk_bytes, out + i);
-    }
+    UnpackChunk(du32, Readable(packed, chunk_bytes, packed_end, padded), out + i);
     packed += chunk_bytes;
   }
   if (i < total_codes) {
     const size_t rest = total_codes - i;
-    UnpackPartialChunk(du32, packed, PackedBytesPerGroup(rest), partial_out);
+    UnpackChunk(du32, Readable(packed, PackedBytesPerGroup(rest), packed_end, padded),
+                partial_out);
     memcpy(out + i, partial_out, rest);
   }
 }
