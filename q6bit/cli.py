@@ -9,6 +9,10 @@ import sys
 COMMANDS = {
     "quantize": ("q6bit.quantizer", "turn a Hugging Face safetensors model into a q6bit checkpoint"),
     "bench": ("q6bit.bench", "time recover_from_quant vs the reference and memory floors"),
+    "demo": ("q6bit.demo", "build (once, cached) and locate the demo checkpoints"),
+    "serve": ("q6bit.serve", "serve a q6bit checkpoint with vLLM (default: the demo)"),
+    "ask": ("q6bit.ask", "send the fixed prompt set to a server, write ans.txt"),
+    "evaluate": ("q6bit.evaluate", "reference vs fast: answers, hashes, dequant timing"),
 }
 
 

