@@ -28,19 +28,54 @@ int64_t GrainRows(int64_t group_size) {
   return std::max<int64_t>(1, (int64_t{1} << 15) / group_size);
 }
 
+// huge_pages: put a large output in its own huge-page mapping (best when
+// many outputs are alive at once); false: torch's allocator, which reuses
+// memory freed by earlier outputs (best when they are consumed one by one,
+// as in a streaming loader).
 at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
-                      const at::Tensor& scales) {
+                      const at::Tensor& scales, bool huge_pages) {
   const PackedLayout layout = CheckTriple("q6bit.dequantize", qweight, zero_point, scales);
-  at::Tensor out = EmptyForWriting(layout.codes_shape, qweight.options().dtype(at::kHalf));
+  const at::TensorOptions options = qweight.options().dtype(at::kHalf);
+  at::Tensor out = huge_pages ? EmptyForWriting(layout.codes_shape, options)
+                              : at::empty(layout.codes_shape, options);
   const uint8_t* packed = qweight.data_ptr<uint8_t>();
   const int8_t* zp = zero_point.data_ptr<int8_t>();
   const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
   auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>());
   const size_t group_size = layout.group_size;
-  const bool stream = UseStreamingStores(out.nbytes());
+  // Streaming stores pay off for fresh huge-page outputs (measured); an
+  // output in reused memory is often read again soon (a loader copies it
+  // into the model), so it is written through the caches.
+  const bool stream = huge_pages && UseStreamingStores(out.nbytes());
   at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
                    [&](int64_t begin, int64_t end) {
                      DequantizeRows(packed, zp, scale, group_size, begin, end, dst, stream);
+                   });
+  return out;
+}
+
+// dequantize.out: writes into a caller's fp16 buffer of the output's size
+// (a loader reusing one buffer for every weight never faults in new pages).
+at::Tensor& DequantizeOut(const at::Tensor& qweight, const at::Tensor& zero_point,
+                          const at::Tensor& scales, at::Tensor& out) {
+  constexpr const char* op = "q6bit.dequantize.out";
+  const PackedLayout layout = CheckTriple(op, qweight, zero_point, scales);
+  int64_t numel = 1;
+  for (int64_t d : layout.codes_shape) numel *= d;
+  TORCH_CHECK_VALUE(out.scalar_type() == at::kHalf, op, ": out must be float16, got ",
+                    out.scalar_type());
+  TORCH_CHECK_VALUE(out.device().is_cpu() && out.is_contiguous() && out.numel() == numel, op,
+                    ": out must be a contiguous CPU tensor of ", numel, " elements, got ",
+                    out.numel(), out.is_contiguous() ? "" : " (not contiguous)");
+  out.resize_(layout.codes_shape);  // same numel: no reallocation, as out= ops do
+  const uint8_t* packed = qweight.data_ptr<uint8_t>();
+  const int8_t* zp = zero_point.data_ptr<int8_t>();
+  const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
+  auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>());
+  const size_t group_size = layout.group_size;
+  at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
+                   [&](int64_t begin, int64_t end) {
+                     DequantizeRows(packed, zp, scale, group_size, begin, end, dst, false);
                    });
   return out;
 }
@@ -115,7 +150,7 @@ at::Tensor Unpack(const at::Tensor& qweight) {
 
 // Shape-only versions for the Meta device (torch.compile, fake tensors).
 at::Tensor DequantizeMeta(const at::Tensor& qweight, const at::Tensor& zero_point,
-                          const at::Tensor& scales) {
+                          const at::Tensor& scales, bool /*huge_pages*/) {
   const PackedLayout layout = CheckTriple("q6bit.dequantize", qweight, zero_point, scales);
   return at::empty(layout.codes_shape, qweight.options().dtype(at::kHalf));
 }
@@ -149,7 +184,8 @@ bool ForceKernelTarget(const std::string& name) { return ForceTarget(name); }
 }  // namespace
 
 TORCH_LIBRARY(q6bit, m) {
-  m.def("dequantize(Tensor qweight, Tensor zero_point, Tensor scales) -> Tensor");
+  m.def("dequantize(Tensor qweight, Tensor zero_point, Tensor scales, bool huge_pages=True) -> Tensor");
+  m.def("dequantize.out(Tensor qweight, Tensor zero_point, Tensor scales, *, Tensor(a!) out) -> Tensor(a!)");
   m.def("unpack(Tensor qweight) -> Tensor");
   m.def("dequantize_list(Tensor[] qweights, Tensor[] zero_points, Tensor[] scales) -> Tensor[]");
   m.def("kernel_target() -> str", &KernelTarget);
@@ -160,6 +196,7 @@ TORCH_LIBRARY(q6bit, m) {
 
 TORCH_LIBRARY_IMPL(q6bit, CPU, m) {
   m.impl("dequantize", &Dequantize);
+  m.impl("dequantize.out", &DequantizeOut);
   m.impl("unpack", &Unpack);
   m.impl("dequantize_list", &DequantizeList);
 }

@@ -16,6 +16,7 @@ import torch
 
 from . import format as fmt
 from .hashing import ModelHashes
+from .ops import dequantize_into
 from .recover import dequantize_triple
 from .synthetic import ModelShape
 
@@ -148,9 +149,11 @@ class CheckpointPlan:
                    for t in self.triples.values())
 
 
-def plan_checkpoint(path) -> CheckpointPlan:
-    """Reads every header and validates the whole checkpoint before any data
-    is read: complete triples, dtypes, shapes (vs config.json), no duplicates."""
+def plan_checkpoint(path, check_scales: bool = False) -> CheckpointPlan:
+    """Reads every header and validates the whole checkpoint before any
+    weight is read: complete triples, dtypes, shapes and the weights that
+    config.json implies (Llama/Mistral/Qwen2/Qwen3), no duplicates; with
+    check_scales, also that every scale is finite (reads the scales only)."""
     config = read_config(path)
     qc = quantization_config(config) or {}
     shape = ModelShape.from_hf_config(config)
@@ -175,7 +178,31 @@ def plan_checkpoint(path) -> CheckpointPlan:
             raise CheckpointError(f"{path}: quantized weight {triple.name} lacks "
                                   f"{', '.join(triple.missing())} (found {where})")
         _check_triple(triple, qc.get("group_size"), expected)
-    return CheckpointPlan(files, tensors, triples, plain)
+    missing = [n for n in expected if n not in triples and n not in plain]
+    if missing:
+        raise CheckpointError(f"{path}: config.json implies weight(s) the checkpoint lacks "
+                              f"(neither X nor X.qweight/.zero_point/.scales): "
+                              f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    plan = CheckpointPlan(files, tensors, triples, plain)
+    if check_scales:
+        _check_scales_finite(plan)
+    return plan
+
+
+def _check_scales_finite(plan: CheckpointPlan) -> None:
+    """Reads only the .scales tensors (1/64 of the packed bytes at G=128)."""
+    from safetensors import safe_open
+
+    by_file: dict[Path, list[str]] = {}
+    for triple in plan.triples.values():
+        info = triple.parts[fmt.SCALES]
+        by_file.setdefault(info.file, []).append(info.name)
+    for file, names in by_file.items():
+        with safe_open(str(file), framework="pt") as handle:
+            for name in names:
+                if not torch.isfinite(handle.get_tensor(name)).all():
+                    raise CheckpointError(f"{file}: tensor {name} has non-finite values "
+                                          "(inf/NaN)")
 
 
 class LoadStats(ModelHashes):
@@ -194,6 +221,46 @@ class LoadStats(ModelHashes):
         super().add(name, tensor)
 
 
+class _ReusedOutput:
+    """Two fp16 buffers, used in turn, that the loader dequantizes every
+    weight into, so that streaming a model touches fresh memory twice, not
+    once a weight (on a 2-core VM a fresh fp16 buffer a weight cost 1-4 s of
+    page faults for a 1.7 B model). Two, because a consumer's loop variable
+    still holds the last weight while it asks for the next. A buffer is only
+    reused when nothing else holds a view of it; otherwise a new one is made
+    and the consumer keeps the old."""
+
+    def __init__(self, numel: int):
+        self.numel = numel
+        self.buffers: list[torch.Tensor] = []
+        self._use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+    def _free(self, buffer: torch.Tensor) -> bool:
+        # 2 = our tensor + the temporary storage object made to ask
+        return self._use_count(buffer.untyped_storage()._cdata) <= 2
+
+    def take(self, numel: int) -> torch.Tensor:
+        if self._use_count is None:  # cannot tell: never reuse
+            return torch.empty(numel, dtype=torch.float16)
+        buffer = next((b for b in self.buffers if self._free(b)), None)
+        if buffer is None:
+            buffer = torch.empty(self.numel, dtype=torch.float16)
+            self.buffers = (self.buffers + [buffer])[-2:]
+        return buffer[:numel]
+
+
+def _dequantize_streamed(triple: fmt.Triple, backend: str, reuse: _ReusedOutput) -> torch.Tensor:
+    qweight = triple.parts[fmt.QWEIGHT]
+    if backend == "fast" and all(t.device.type == "cpu" for t in triple.parts.values()):
+        out = reuse.take(torch.Size(fmt.dequantized_shape(qweight.shape)).numel())
+        try:
+            return dequantize_into(qweight, triple.parts[fmt.ZERO_POINT],
+                                   triple.parts[fmt.SCALES], out)
+        except (ValueError, RuntimeError) as e:
+            raise type(e)(f"{triple.name}: {e}") from e
+    return dequantize_triple(triple, backend)
+
+
 def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None = None,
                             progress: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) for every weight of a q6bit checkpoint: plain tensors as
@@ -204,6 +271,9 @@ def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None
 
     plan = plan_checkpoint(path)
     stats = stats if stats is not None else LoadStats()
+    largest = max((torch.Size(fmt.dequantized_shape(t.parts[fmt.QWEIGHT].shape)).numel()
+                   for t in plan.triples.values()), default=0)
+    reuse = _ReusedOutput(largest)
     pending: dict[str, fmt.Triple] = {}
     bar = tqdm(total=plan.quantized_weights, unit="w", unit_scale=True,
                desc="q6bit dequant", disable=not progress)
@@ -235,11 +305,12 @@ def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None
                         raise CheckpointError(f"{where}: tensor {triple.name}.scales has "
                                               "non-finite values (inf/NaN)")
                     t0 = time.perf_counter()
-                    weight = dequantize_triple(triple, backend)
+                    weight = _dequantize_streamed(triple, backend, reuse)
                     stats.dequant_seconds += time.perf_counter() - t0
                     stats.weights += weight.numel()
                     bar.update(weight.numel())
                     stats.add(triple.name, weight)
                     yield triple.name, weight
+                    del weight, triple  # let the next weight reuse the buffer
     finally:
         bar.close()

@@ -13,6 +13,7 @@ COMMANDS = {
     "serve": ("q6bit.serve", "serve a q6bit checkpoint with vLLM (default: the demo)"),
     "ask": ("q6bit.ask", "send the fixed prompt set to a server, write ans.txt"),
     "evaluate": ("q6bit.evaluate", "reference vs fast: answers, hashes, dequant timing"),
+    "startup": ("q6bit.startup", "server start-up: a q6bit checkpoint vs the same model in bf16"),
 }
 
 

@@ -45,11 +45,25 @@ def _use_kernels(backend: str, *tensors: torch.Tensor) -> bool:
 
 
 def dequantize(qweight: torch.Tensor, zero_point: torch.Tensor,
-               scales: torch.Tensor, backend: str = "fast") -> torch.Tensor:
-    """fp16 weight [..., n_groups*G] of one q6bit triple."""
+               scales: torch.Tensor, backend: str = "fast",
+               huge_pages: bool = True) -> torch.Tensor:
+    """fp16 weight [..., n_groups*G] of one q6bit triple.
+
+    huge_pages (kernels only): a large output gets its own huge-page mapping,
+    fastest when many outputs stay alive at once; pass False when outputs are
+    consumed and freed one by one (a streaming loader), so that torch's
+    allocator hands the next one memory that is already touched."""
     if _use_kernels(backend, qweight, zero_point, scales):
-        return torch.ops.q6bit.dequantize(qweight, zero_point, scales)
+        return torch.ops.q6bit.dequantize(qweight, zero_point, scales, huge_pages)
     return reference.calculate_dequant(qweight, zero_point, scales)
+
+
+def dequantize_into(qweight: torch.Tensor, zero_point: torch.Tensor,
+                    scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Kernels only: writes the fp16 weight into `out` (a contiguous CPU fp16
+    tensor of as many elements; it takes the weight's shape) and returns it."""
+    _load_extension()
+    return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
 
 
 def dequantize_list(triples, backend: str = "fast") -> list[torch.Tensor]:

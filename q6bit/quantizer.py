@@ -52,7 +52,7 @@ def _model_dtype(config: dict, tensors_dtype: torch.dtype | None) -> str:
     return str(tensors_dtype or torch.bfloat16).replace("torch.", "")
 
 
-class _ShardWriter:
+class ShardWriter:
     """Collects tensors and writes model-XXXXX.safetensors files of at most
     max_bytes each, then the index."""
 
@@ -108,7 +108,7 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
     work = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
     work.chmod(0o755)
     try:
-        writer = _ShardWriter(work, int(max_shard_gb * 1e9))
+        writer = ShardWriter(work, int(max_shard_gb * 1e9))
         expected: dict[str, str] = {}  # X -> sha256 of its fp16 weight
         first_dtype, quantized = None, []
         with tqdm(total=len(files), unit="shard", desc="q6bit quantize",

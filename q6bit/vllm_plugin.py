@@ -262,7 +262,9 @@ def _register_model_loader() -> None:
             stats = LoadStats(full_hash=full_hash_from_env())
             progress = bool(getattr(self.load_config, "use_tqdm_on_load", True)) \
                 and _tp_rank() == 0
-            log.info("q6bit: loading %s (backend %s)", path, backend)
+            import torch
+            log.info("q6bit: loading %s (backend %s, %d threads)", path, backend,
+                     torch.get_num_threads())
             t0 = time.perf_counter()
             if not self.counter_before_loading_weights:  # for vLLM's "took" line
                 self.counter_before_loading_weights = t0
@@ -350,7 +352,7 @@ def _wrap_engine_args() -> None:
                 # fail before any engine process starts: every shard's header
                 # (complete triples, dtypes, shapes vs config.json, truncation)
                 from .checkpoint import plan_checkpoint
-                plan_checkpoint(local)
+                plan_checkpoint(local, check_scales=True)
         return model_config
 
     def q6bit_create_load_config(self, *args, **kwargs):

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 import q6bit
 import q6bit.cli
 from q6bit import reference
-from q6bit.checkpoint import (CheckpointError, LoadStats, is_q6bit_checkpoint,
+from q6bit.checkpoint import (CheckpointError, LoadStats, is_q6bit_checkpoint, plan_checkpoint,
                               iter_checkpoint_weights, shard_files)
 from q6bit.quantizer import quantize_checkpoint
 from checkpoints import write_hf_model
@@ -143,3 +143,37 @@ def test_quantize_cli_refuses_to_overwrite(q6_model, capsys):
     src, dst = q6_model
     assert q6bit.cli.main(["quantize", str(src), str(dst)]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_weight_implied_by_config_but_absent_is_refused(q6_model, tmp_path):
+    _, dst = q6_model
+    bad = tmp_path / "no-up-proj"
+    shutil.copytree(dst, bad)
+    rewrite(bad, lambda t: [t.pop(W + p) for p in (".qweight", ".zero_point", ".scales")])
+    with pytest.raises(CheckpointError, match=f"config.json implies weight.*{W}"):
+        plan_checkpoint(bad)
+
+
+def test_plan_can_check_scales_before_any_weight_is_read(q6_model, tmp_path):
+    _, dst = q6_model
+    bad = tmp_path / "nan-scale"
+    shutil.copytree(dst, bad)
+    shard = rewrite(bad, lambda t: t[W + ".scales"].view(-1).__setitem__(0, float("nan")))
+    plan_checkpoint(bad)  # headers alone are fine
+    with pytest.raises(CheckpointError, match=f"{shard}: tensor {W}.scales has non-finite"):
+        plan_checkpoint(bad, check_scales=True)
+
+
+def test_streaming_reuses_two_buffers_and_never_overwrites_a_kept_weight(q6_model):
+    _, dst = q6_model
+    ref = dict(reference.recover_from_quant(list(read_all(dst).items())))
+    pointers, kept = set(), {}
+    for name, w in iter_checkpoint_weights(dst, progress=False):
+        if w.dtype == torch.float16:
+            pointers.add(w.untyped_storage().data_ptr())
+            if name.endswith("down_proj.weight"):
+                kept[name] = w  # held across later weights: must stay intact
+        assert_same_bits(w, ref[name], name)
+    assert len(pointers) <= 2 + len(kept)  # a loop consumer gets the buffers back
+    for name, w in kept.items():
+        assert_same_bits(w, ref[name], f"{name} kept while others streamed")

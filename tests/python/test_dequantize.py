@@ -104,6 +104,16 @@ def test_large_outputs_are_ordinary_tensors():
     gc.collect()
 
 
+def test_both_allocations_give_the_same_bits():
+    """huge_pages=False (torch's allocator, ordinary stores) is what the
+    streaming loader uses; it must give exactly the same weights."""
+    gen = torch.Generator().manual_seed(9)
+    q, z, s = random_triple((64,), 400, 128, gen)  # large enough for a mapping
+    ref = reference.calculate_dequant(q, z, s)
+    assert_same_bits(q6bit.dequantize(q, z, s, huge_pages=True), ref)
+    assert_same_bits(q6bit.dequantize(q, z, s, huge_pages=False), ref)
+
+
 def test_huge_page_mappings_are_freed():
     from pathlib import Path
     gen = torch.Generator().manual_seed(6)

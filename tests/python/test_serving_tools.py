@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from q6bit import ask, demo, server
+from q6bit import ask, demo, model_cache, server
 
 
 def test_importing_q6bit_does_not_import_vllm():
@@ -47,12 +47,12 @@ def test_cached_build_builds_once_and_rebuilds_on_a_new_key(tmp_path, monkeypatc
         (out / "weights").write_text(str(len(calls)))
         return {"n": len(calls)}
 
-    first = demo.cached_build("m", "key1", build)
+    first = model_cache.cached_build("m", "key1", build)
     assert first == tmp_path / "models" / "m" and (first / "weights").read_text() == "1"
-    assert demo.cached_build("m", "key1", build) == first and len(calls) == 1
-    demo.cached_build("m", "key2", build)
+    assert model_cache.cached_build("m", "key1", build) == first and len(calls) == 1
+    model_cache.cached_build("m", "key2", build)
     assert (first / "weights").read_text() == "2"
-    assert json.loads((first / demo.STAMP).read_text())["key"] == "key2"
+    assert json.loads((first / model_cache.STAMP).read_text())["key"] == "key2"
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [".m.lock", "m"]
 
 
@@ -84,7 +84,7 @@ def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        demo.cached_build("m", "k", build)
+        model_cache.cached_build("m", "k", build)
     assert [p.name for p in (tmp_path / "models").iterdir()] == [".m.lock"]
 
 
