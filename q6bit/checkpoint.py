@@ -207,11 +207,12 @@ def _check_scales_finite(plan: CheckpointPlan) -> None:
 
 class LoadStats(ModelHashes):
     """What iter_checkpoint_weights measured and hashed while streaming:
-    dequant_seconds, tensors, weights, sampled_sha256(), full_sha256()
+    read_seconds, dequant_seconds, tensors, weights, sampled_sha256(), full_sha256()
     (the latter only with full_hash=True)."""
 
     def __init__(self, full_hash: bool = False):
         super().__init__(full=full_hash)
+        self.read_seconds = 0.0
         self.dequant_seconds = 0.0
         self.tensors = 0
         self.weights = 0
@@ -222,16 +223,15 @@ class LoadStats(ModelHashes):
 
 
 class _ReusedOutput:
-    """Two fp16 buffers, used in turn, that the loader dequantizes every
-    weight into, so that streaming a model touches fresh memory twice, not
-    once a weight (on a 2-core VM a fresh fp16 buffer a weight cost 1-4 s of
+    """Two fp16 buffers, used in turn and grown as needed, that the loader
+    dequantizes every weight into, so that streaming a model touches fresh
+    memory about once, not once a weight (on a 2-core VM a fresh fp16 buffer a weight cost 1-4 s of
     page faults for a 1.7 B model). Two, because a consumer's loop variable
     still holds the last weight while it asks for the next. A buffer is only
     reused when nothing else holds a view of it; otherwise a new one is made
     and the consumer keeps the old."""
 
-    def __init__(self, numel: int):
-        self.numel = numel
+    def __init__(self):
         self.buffers: list[torch.Tensor] = []
         self._use_count = getattr(torch._C, "_storage_Use_Count", None)
 
@@ -242,10 +242,16 @@ class _ReusedOutput:
     def take(self, numel: int) -> torch.Tensor:
         if self._use_count is None:  # cannot tell: never reuse
             return torch.empty(numel, dtype=torch.float16)
-        buffer = next((b for b in self.buffers if self._free(b)), None)
-        if buffer is None:
-            buffer = torch.empty(self.numel, dtype=torch.float16)
-            self.buffers = (self.buffers + [buffer])[-2:]
+        free = [b for b in self.buffers if self._free(b)]
+        fits = [b for b in free if b.numel() >= numel]
+        if fits:
+            buffer = min(fits, key=torch.Tensor.numel)
+        else:
+            # grow a free buffer, or make a new one; keep two at most (the
+            # consumer keeps any other alive for as long as it needs it)
+            buffer = torch.empty(numel, dtype=torch.float16)
+            keep = [b for b in self.buffers if b is not (free[0] if free else None)]
+            self.buffers = (keep + [buffer])[-2:]
         return buffer[:numel]
 
 
@@ -271,9 +277,7 @@ def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None
 
     plan = plan_checkpoint(path)
     stats = stats if stats is not None else LoadStats()
-    largest = max((torch.Size(fmt.dequantized_shape(t.parts[fmt.QWEIGHT].shape)).numel()
-                   for t in plan.triples.values()), default=0)
-    reuse = _ReusedOutput(largest)
+    reuse = _ReusedOutput()
     pending: dict[str, fmt.Triple] = {}
     bar = tqdm(total=plan.quantized_weights, unit="w", unit_scale=True,
                desc="q6bit dequant", disable=not progress)
@@ -285,10 +289,12 @@ def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None
                 raise CheckpointError(f"{file}: cannot open: {e}") from e
             with handle:
                 for name in plan.tensors[file]:
+                    t_read = time.perf_counter()
                     try:
                         tensor = handle.get_tensor(name)
                     except Exception as e:
                         raise CheckpointError(f"{file}: cannot read tensor {name}: {e}") from e
+                    stats.read_seconds += time.perf_counter() - t_read
                     split = fmt.split_name(name)
                     if split is None:
                         stats.add(name, tensor)

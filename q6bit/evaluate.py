@@ -98,7 +98,7 @@ LOADING_RE = re.compile(r"Loading weights took ([0-9.]+) seconds")
 
 
 def startup_compare(models: dict[str, str], out: Path, port: int, runs: int,
-                    timeout: float = DEFAULT_READY_TIMEOUT) -> dict:
+                    timeout: float = DEFAULT_READY_TIMEOUT, before_start=None) -> dict:
     """Start-up of each model's server, alternating, `runs` times each: from
     the launch to the first answered completion request (`first_answer_s`),
     and to /v1/models answering (`ready_s`)."""
@@ -110,6 +110,8 @@ def startup_compare(models: dict[str, str], out: Path, port: int, runs: int,
     for i in range(runs):
         for label, model in models.items():
             log_path = out / f"startup-{label}-{i + 1}.log"
+            if before_start:
+                before_start()
             server = Server(model, port, log_path=log_path)
             server.start()
             try:

@@ -5,9 +5,10 @@ Builds once (cached like the demos, under ${Q6BIT_CACHE:-~/.cache/q6bit}) a
 random, fixed-seed Qwen3ForCausalLM shaped like --preset (default
 qwen3-1.7b: 28 layers, hidden 2048, tied embeddings) with the real Qwen
 tokenizer, saved as bf16 safetensors, and its q6bit checkpoint. Both are read
-once so that every start finds them in the page cache; then the servers are
-started alternately, --runs times each, and timed from the launch to the
-first answered completion request.
+once so that every start finds them in the page cache (or, with --cold, the
+page cache is dropped before every start); then the servers are started
+alternately, --runs times each, and timed from the launch to the first
+answered completion request.
 """
 from __future__ import annotations
 
@@ -73,6 +74,16 @@ def random_qwen3(preset: str, variant: str) -> Path:
     return quantized(f"random-{preset}-q6bit", bf16, key, fmt.DEFAULT_GROUP_SIZE, False)
 
 
+def drop_page_cache() -> None:
+    """Linux: write back dirty pages, then drop the clean page cache."""
+    import os
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as e:
+        raise ValueError(f"--cold needs root to drop the page cache: {e}") from e
+
+
 def _read_into_page_cache(folder: Path) -> None:
     for f in sorted(folder.iterdir()):
         if f.is_file():
@@ -87,6 +98,9 @@ def add_arguments(p):
     p.add_argument("--runs", type=int, default=3, help="server starts per model (default 3)")
     p.add_argument("--port", type=int, default=18000)
     p.add_argument("--out", help="folder for server logs and startup.json (default: a temp dir)")
+    p.add_argument("--cold", action="store_true",
+                   help="drop the page cache before every start (root only), so that each "
+                   "server reads its weights from disk, as a first start does")
 
 
 def run(args) -> int:
@@ -94,21 +108,27 @@ def run(args) -> int:
 
     models = {"q6bit": str(random_qwen3(args.preset, "q6bit")),
               "bf16": str(random_qwen3(args.preset, "bf16"))}
-    for path in models.values():
-        _read_into_page_cache(Path(path))
+    if args.cold:
+        drop_page_cache()  # fails early without root
+    else:
+        for path in models.values():
+            _read_into_page_cache(Path(path))
     out = Path(args.out or tempfile.mkdtemp(prefix="q6bit-startup-"))
     out.mkdir(parents=True, exist_ok=True)
-    results = startup_compare(models, out, args.port, args.runs)
+    results = startup_compare(models, out, args.port, args.runs,
+                              before_start=drop_page_cache if args.cold else None)
     sizes = {k: sum(f.stat().st_size for f in Path(m).glob("*.safetensors"))
              for k, m in models.items()}
     q, b = results["q6bit"]["first_answer_mean_s"], results["bf16"]["first_answer_mean_s"]
-    print(f"\n{args.preset}: start -> first answered request, mean of {args.runs}")
+    cache = "cold page cache" if args.cold else "files in the page cache"
+    print(f"\n{args.preset}: start -> first answered request, mean of {args.runs} ({cache})")
     for label, r in results.items():
         print(f"  {label:6} {r['first_answer_mean_s']:7.2f} s  runs {r['first_answer_s']}  "
               f"(weights {sizes[label] / 1e9:.2f} GB; vLLM 'Loading weights took' "
               f"{r['loading_weights_s']})")
     print(f"  q6bit / bf16 = {q / b:.3f}")
-    (out / "startup.json").write_text(json.dumps({"preset": args.preset, "results": results,
+    (out / "startup.json").write_text(json.dumps({"preset": args.preset, "cold": args.cold,
+                                                  "results": results,
                                                   "sizes": sizes, "ratio": q / b}, indent=2))
     print(f"logs and startup.json in {out}", file=sys.stderr)
     return 0

@@ -274,9 +274,10 @@ def _register_model_loader() -> None:
                 names.add(name)
                 yield name, tensor
             log.info("q6bit: dequant cost %.3f s (backend %s, %d tensors, %.1f M weights "
-                     "dequantized; %.3f s for the whole weight stream)",
+                     "dequantized; %.3f s for the whole weight stream, of which %.3f s "
+                     "reading the files)",
                      stats.dequant_seconds, backend, stats.tensors, stats.weights / 1e6,
-                     time.perf_counter() - t0)
+                     time.perf_counter() - t0, stats.read_seconds)
             log.info("q6bit: sampled sha256 %s", stats.sampled_sha256())
             if stats.full_sha256():
                 log.info("q6bit: full sha256 %s", stats.full_sha256())
