@@ -28,6 +28,22 @@ int64_t GrainRows(int64_t group_size) {
   return std::max<int64_t>(1, (int64_t{1} << 15) / group_size);
 }
 
+// Writes the triple's fp16 weight into `out` (contiguous, of the right size),
+// the rows split across torch's threads.
+void DequantizeInto(const at::Tensor& qweight, const at::Tensor& zero_point,
+                    const at::Tensor& scales, const PackedLayout& layout, at::Tensor& out,
+                    bool stream) {
+  const uint8_t* packed = qweight.data_ptr<uint8_t>();
+  const int8_t* zp = zero_point.data_ptr<int8_t>();
+  const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
+  auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>());
+  const size_t group_size = layout.group_size;
+  at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
+                   [&](int64_t begin, int64_t end) {
+                     DequantizeRows(packed, zp, scale, group_size, begin, end, dst, stream);
+                   });
+}
+
 // huge_pages: put a large output in its own huge-page mapping (best when
 // many outputs are alive at once); false: torch's allocator, which reuses
 // memory freed by earlier outputs (best when they are consumed one by one,
@@ -38,19 +54,11 @@ at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
   const at::TensorOptions options = qweight.options().dtype(at::kHalf);
   at::Tensor out = huge_pages ? EmptyForWriting(layout.codes_shape, options)
                               : at::empty(layout.codes_shape, options);
-  const uint8_t* packed = qweight.data_ptr<uint8_t>();
-  const int8_t* zp = zero_point.data_ptr<int8_t>();
-  const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
-  auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>());
-  const size_t group_size = layout.group_size;
   // Streaming stores pay off for fresh huge-page outputs (measured); an
   // output in reused memory is often read again soon (a loader copies it
   // into the model), so it is written through the caches.
-  const bool stream = huge_pages && UseStreamingStores(out.nbytes());
-  at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
-                   [&](int64_t begin, int64_t end) {
-                     DequantizeRows(packed, zp, scale, group_size, begin, end, dst, stream);
-                   });
+  DequantizeInto(qweight, zero_point, scales, layout, out,
+                 huge_pages && UseStreamingStores(out.nbytes()));
   return out;
 }
 
@@ -68,15 +76,7 @@ at::Tensor& DequantizeOut(const at::Tensor& qweight, const at::Tensor& zero_poin
                     ": out must be a contiguous CPU tensor of ", numel, " elements, got ",
                     out.numel(), out.is_contiguous() ? "" : " (not contiguous)");
   out.resize_(layout.codes_shape);  // same numel: no reallocation, as out= ops do
-  const uint8_t* packed = qweight.data_ptr<uint8_t>();
-  const int8_t* zp = zero_point.data_ptr<int8_t>();
-  const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
-  auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>());
-  const size_t group_size = layout.group_size;
-  at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
-                   [&](int64_t begin, int64_t end) {
-                     DequantizeRows(packed, zp, scale, group_size, begin, end, dst, false);
-                   });
+  DequantizeInto(qweight, zero_point, scales, layout, out, /*stream=*/false);
   return out;
 }
 

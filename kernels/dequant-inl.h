@@ -198,9 +198,9 @@ void DequantizeRowsImpl(const uint8_t* HWY_RESTRICT qweight,
     }
     if (i < group_size) {  // group tail: fewer codes than one chunk
       const size_t rest = group_size - i;
-      memset(padded, 0, HWY_MAX_BYTES);  // the tail's bytes only, never the next row's
-      memcpy(padded, packed, PackedBytesPerGroup(rest));
-      DequantizeChunk<false>(df, padded, zp, scale, partial_out);
+      // Codes past the tail (next row's or padding) are computed, then dropped.
+      DequantizeChunk<false>(df, Readable(packed, PackedBytesPerGroup(rest), packed_end, padded),
+                             zp, scale, partial_out);
       memcpy(out + i, partial_out, rest * sizeof(uint16_t));
     }
   }

@@ -29,12 +29,11 @@ def collect_triples(named_tensors: Iterable[tuple[str, torch.Tensor]]):
     return triples, passthrough
 
 
-def dequantize_triple(triple: fmt.Triple, backend: str = "fast",
-                      huge_pages: bool = True) -> torch.Tensor:
+def dequantize_triple(triple: fmt.Triple, backend: str = "fast") -> torch.Tensor:
     """The fp16 weight of one complete triple; errors name the weight."""
     p = triple.parts
     try:
-        return dequantize(p[fmt.QWEIGHT], p[fmt.ZERO_POINT], p[fmt.SCALES], backend, huge_pages)
+        return dequantize(p[fmt.QWEIGHT], p[fmt.ZERO_POINT], p[fmt.SCALES], backend)
     except (ValueError, RuntimeError) as e:
         raise type(e)(f"{triple.name}: {e}") from e
 

@@ -105,8 +105,8 @@ def test_large_outputs_are_ordinary_tensors():
 
 
 def test_both_allocations_give_the_same_bits():
-    """huge_pages=False (torch's allocator, ordinary stores) is what the
-    streaming loader uses; it must give exactly the same weights."""
+    """huge_pages=False (torch's allocator, ordinary stores), for callers
+    that free each output before the next, must give the same weights."""
     gen = torch.Generator().manual_seed(9)
     q, z, s = random_triple((64,), 400, 128, gen)  # large enough for a mapping
     ref = reference.calculate_dequant(q, z, s)
