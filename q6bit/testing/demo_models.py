@@ -1,4 +1,4 @@
-"""`q6bit demo`: the demo checkpoints, built by our code on first use.
+"""The demo checkpoints, built by our code on first use (`q6bit demo`).
 
 Cached under ${Q6BIT_CACHE:-~/.cache/q6bit}/models/ (never in the repo):
   smollm2-135m-instruct-bf16   SmolLM2-135M-Instruct (Llama), from the Q4_1
@@ -19,15 +19,13 @@ temporary folder under a file lock and are renamed into place, so two
 processes may ask at once. Every build checks that the tokenizer round-trips
 and has a chat template; SmolLM2's bf16 model must answer a factual question
 correctly (greedy).
-
-Prints the folder's path on stdout (build logs go to stderr).
 """
 from __future__ import annotations
 
 import inspect
 from pathlib import Path
 
-from .model_cache import build_key, cached_build, log, module_sources, read_stamp, versions
+from .model_cache import build_key, cached_build, log, module_sources, versions
 from .qwen_tokenizer import (QWEN_CHAT_TEMPLATE, build_qwen_tokenizer,
                              check_qwen_tokenizer_vs_tiktoken, qwen_tiktoken)
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -158,13 +156,13 @@ def build_qwen3_tiny_bf16(out: Path) -> dict:
 
 
 def quantized(name: str, src: Path, src_key: str, group_size: int, rebuild: bool) -> Path:
-    from .quantizer import quantize_checkpoint
+    from ..checkpoint import quantize_checkpoint
 
     def build(out: Path) -> dict:
         quantize_checkpoint(src, out, group_size=group_size, progress=False)
         return {"source": str(src), "group_size": group_size}
 
-    key = build_key(src_key, group_size, quantized, *module_sources("quantizer", "quantize"))
+    key = build_key(src_key, group_size, quantized, *module_sources("checkpoint/writer", "quantize"))
     return cached_build(name, key, build, rebuild)
 
 
@@ -202,25 +200,3 @@ def demo_path(which: str = "smollm2", variant: str = "q6bit", rebuild: bool = Fa
     if which == "qwen3-tiny":
         return qwen3_tiny(variant, rebuild)
     raise ValueError(f"which must be one of {WHICH}, got {which!r}")
-
-
-def add_arguments(p):
-    p.add_argument("--which", choices=WHICH, default="smollm2",
-                   help="which demo model (default: smollm2)")
-    p.add_argument("--bf16", action="store_true",
-                   help="the bf16 source model instead of its q6bit checkpoint")
-    p.add_argument("--print-path", action="store_true",
-                   help="print only the path on stdout (building it if needed), no summary")
-    p.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
-
-
-def run(args) -> int:
-    variant = "bf16" if args.bf16 else "q6bit"
-    path = demo_path(args.which, variant, args.rebuild)
-    if not args.print_path:
-        stamp = read_stamp(path) or {}
-        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-        log(f"{path.name}: {size / 1e6:.1f} MB, key {stamp.get('key')}, "
-            f"built {stamp.get('built_at')} in {stamp.get('built_seconds')} s")
-    print(path)
-    return 0

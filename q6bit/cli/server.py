@@ -1,6 +1,6 @@
 """Starting and stopping a vLLM server on a q6bit checkpoint (no vllm import
 here: the server runs in its own process group, launched through
-`python -m q6bit.vllm_cli serve ...`). Used by `q6bit serve`, `q6bit
+`python -m q6bit.cli.vllm_command serve ...`). Used by `q6bit serve`, `q6bit
 evaluate` and the end-to-end tests."""
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from .. import envs
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 18000
@@ -101,16 +103,16 @@ def server_env(base: dict | None = None, cpu: bool | None = None, backend: str |
         if not _has_flag(list(extra_args), "--tensor-parallel-size", "-tp"):
             env.setdefault("VLLM_CPU_OMP_THREADS_BIND", _cpu_ranges())
     if backend is not None:
-        env["Q6BIT_BACKEND"] = backend
+        env[envs.BACKEND] = backend
     if full_hash is not None:
-        env["Q6BIT_FULL_HASH"] = "1" if full_hash else "0"
+        env[envs.FULL_HASH] = "1" if full_hash else "0"
     return env
 
 
 def server_command(model: str, port: int, host: str = DEFAULT_HOST,
                    extra_args: list[str] = (), cpu: bool | None = None) -> list[str]:
     args = list(extra_args)
-    cmd = [sys.executable, "-m", "q6bit.vllm_cli", "serve", str(model),
+    cmd = [sys.executable, "-m", "q6bit.cli.vllm_command", "serve", str(model),
            "--host", host, "--port", str(port)]
     if cpu if cpu is not None else is_cpu_host():
         for flag, value in CPU_ARG_DEFAULTS:

@@ -21,9 +21,10 @@ import sys
 
 import torch
 
-from . import format as fmt
+from .. import layout as fmt
 from .measure import Timing, host_facts, time_calls
-from .synthetic import PRESETS, synthetic_list
+from ..checkpoint.architectures import PRESETS
+from ..testing.synthetic import synthetic_list
 
 
 def add_arguments(p):
@@ -53,7 +54,7 @@ def fill_outputs(shapes):
 def _method(name: str, named, shapes):
     """The callable timed for one method, built inside its own process."""
     import q6bit
-    from . import reference
+    from .. import reference
 
     if name == "reference":
         return lambda: reference.recover_from_quant(named)
@@ -95,7 +96,7 @@ def _run_child(method: str, args) -> Timing:
     payload = json.dumps({"method": method, "preset": args.preset, "layers": args.layers,
                           "group_size": args.group_size, "threads": args.threads,
                           "runs": args.runs})
-    out = subprocess.run([sys.executable, "-m", "q6bit.bench", "--child"], input=payload,
+    out = subprocess.run([sys.executable, "-m", "q6bit.cli.bench", "--child"], input=payload,
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"bench child for {method} failed:\n{out.stderr[-3000:]}")
@@ -164,9 +165,9 @@ def _print_table(report, results):
 if __name__ == "__main__":
     if sys.argv[1:] == ["--child"]:
         _child_main()
-    else:  # python -m q6bit.bench ... == q6bit bench ...
+    else:  # python -m q6bit.cli.bench ... == q6bit bench ...
         import argparse
-        parser = argparse.ArgumentParser(prog="python -m q6bit.bench", description=__doc__,
+        parser = argparse.ArgumentParser(prog="python -m q6bit.cli.bench", description=__doc__,
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         add_arguments(parser)
         run(parser.parse_args())

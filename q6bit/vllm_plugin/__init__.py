@@ -31,24 +31,15 @@ import logging
 import os
 import time
 
-QUANT_METHOD = "q6bit"
+from .. import envs
+from ..layout import QUANT_METHOD
+
 LOAD_FORMAT = "q6bit"
 # load formats that mean "read the checkpoint's safetensors": a q6bit
 # checkpoint read that way would hand .qweight names to the model
 _PLAIN_FORMATS = ("auto", "hf", "safetensors")
 
 _registered = False
-
-
-def backend_from_env() -> str:
-    from .ops import check_backend
-    backend = os.environ.get("Q6BIT_BACKEND", "fast").strip() or "fast"
-    check_backend(backend)
-    return backend
-
-
-def full_hash_from_env() -> bool:
-    return os.environ.get("Q6BIT_FULL_HASH", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _logger():
@@ -248,7 +239,7 @@ def _register_model_loader() -> None:
             return folder
 
         def get_all_weights(self, model_config, model):
-            from .checkpoint import LoadStats, is_q6bit_checkpoint, iter_checkpoint_weights
+            from ..checkpoint import LoadStats, is_q6bit_checkpoint, iter_checkpoint_weights
 
             log = _logger()
             path = self._checkpoint_dir(model_config)
@@ -258,8 +249,8 @@ def _register_model_loader() -> None:
                 with _load_format_as(self.load_config, "safetensors"):
                     yield from super().get_all_weights(model_config, model)
                 return
-            backend = backend_from_env()
-            stats = LoadStats(full_hash=full_hash_from_env())
+            backend = envs.backend()
+            stats = LoadStats(full_hash=envs.full_hash())
             progress = bool(getattr(self.load_config, "use_tqdm_on_load", True)) \
                 and _tp_rank() == 0
             import torch
@@ -352,13 +343,13 @@ def _wrap_engine_args() -> None:
             if local:
                 # fail before any engine process starts: every shard's header
                 # (complete triples, dtypes, shapes vs config.json, truncation)
-                from .checkpoint import plan_checkpoint
+                from ..checkpoint import plan_checkpoint
                 plan_checkpoint(local, check_scales=True)
         return model_config
 
     def q6bit_create_load_config(self, *args, **kwargs):
         if self.load_format in _PLAIN_FORMATS and _local_dir(self.model):
-            from .checkpoint import is_q6bit_checkpoint
+            from ..checkpoint import is_q6bit_checkpoint
             if is_q6bit_checkpoint(self.model):
                 _use_q6bit(self, "config.json")
         return create_load_config(self, *args, **kwargs)

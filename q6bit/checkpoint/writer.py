@@ -1,5 +1,6 @@
-"""`q6bit quantize SRC DST`: turn a Hugging Face safetensors model folder
-(bf16/fp16/fp32) into a q6bit checkpoint.
+"""Writing q6bit checkpoints: a Hugging Face safetensors model folder
+(bf16/fp16/fp32) becomes a q6bit checkpoint (quantize_checkpoint), written
+in shards with an index (ShardWriter).
 
 Every linear weight, the embeddings and lm_head (2-D `*.weight` tensors
 without "norm" in their name) become X.qweight/X.zero_point/X.scales; norms,
@@ -12,32 +13,21 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-from . import format as fmt
-from .checkpoint import INDEX_FILE, QUANT_METHOD, iter_checkpoint_weights, read_config, shard_files
-from .hashing import tensor_sha256
-from .ops import dequantize
-from .quantize import quantize
+from .. import layout as fmt
+from ..hashing import tensor_sha256
+from ..ops import dequantize
+from ..quantize import quantize
+from .reader import INDEX_FILE, read_config, shard_files
+from .stream import iter_checkpoint_weights
 
 # Source files never copied: weights are rewritten, everything else is kept.
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", INDEX_FILE,
                     "pytorch_model.bin.index.json")
-
-
-def add_arguments(p):
-    p.add_argument("src", help="Hugging Face model folder with *.safetensors")
-    p.add_argument("dst", help="output folder (must not exist unless --force)")
-    p.add_argument("--group-size", type=int, default=fmt.DEFAULT_GROUP_SIZE,
-                   help="codes per group; must divide every quantized weight's input "
-                   "dim (default 128)")
-    p.add_argument("--max-shard-size", type=float, default=2.0,
-                   help="GB per output shard (default 2)")
-    p.add_argument("--force", action="store_true", help="replace an existing DST")
 
 
 def should_quantize(name: str, tensor: torch.Tensor) -> bool:
@@ -139,7 +129,7 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
         config["dtype"] = _model_dtype(config, first_dtype)
         config.pop("torch_dtype", None)
         config["quantization_config"] = {
-            "quant_method": QUANT_METHOD, "bits": 6, "group_size": group_size,
+            "quant_method": fmt.QUANT_METHOD, "bits": 6, "group_size": group_size,
             "format": "X.qweight uint8 [..., n_groups, 3*G/4], X.zero_point int8 "
                       "[..., n_groups, 1], X.scales float16 [..., n_groups, 1]",
             "quantized_weights": len(quantized),
@@ -167,10 +157,3 @@ def _verify(folder: Path, expected: dict[str, str], progress: bool) -> None:
             seen.add(name)
     if seen != set(expected):
         raise RuntimeError(f"verification failed: {sorted(set(expected) - seen)} not read back")
-
-
-def run(args) -> int:
-    dst = quantize_checkpoint(args.src, args.dst, args.group_size,
-                              max_shard_gb=args.max_shard_size, force=args.force)
-    print(f"q6bit checkpoint written and verified: {dst}", file=sys.stderr)
-    return 0
