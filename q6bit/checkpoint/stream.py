@@ -5,7 +5,7 @@ shards). Never yields a wrong weight: plan_checkpoint validates first.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -78,20 +78,33 @@ def _dequantize_streamed(triple: fmt.Triple, backend: str, reuse: _ReusedOutput)
     return dequantize_triple(triple, backend)
 
 
+def _check_scales(plan, base: str, scales: torch.Tensor) -> None:
+    if not torch.isfinite(scales).all():
+        where = plan.triples[base].parts[fmt.SCALES].file
+        raise CheckpointError(f"{where}: tensor {base}.scales has non-finite values (inf/NaN)")
+
+
 def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None = None,
-                            progress: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
+                            progress: bool = True,
+                            packed: Callable[[str], str | None] | None = None,
+                            plan=None) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) for every weight of a q6bit checkpoint: plain tensors as
     stored, each triple X.* as (X, fp16 weight). Validates the whole
-    checkpoint first (plan_checkpoint), then streams shard by shard."""
+    checkpoint first (plan_checkpoint, unless a plan is given), then streams
+    shard by shard.
+
+    packed(X) may name a prefix P under which triple X stays packed: its
+    members are then yielded as they are read, as (P.qweight, ...), and not
+    dequantized (a vLLM quantization method dequantizes them per rank)."""
     from safetensors import safe_open
     from tqdm import tqdm
 
-    plan = plan_checkpoint(path)
+    plan = plan if plan is not None else plan_checkpoint(path)
     stats = stats if stats is not None else LoadStats()
     reuse = _ReusedOutput()
     pending: dict[str, fmt.Triple] = {}
     bar = tqdm(total=plan.quantized_weights, unit="w", unit_scale=True,
-               desc="q6bit dequant", disable=not progress)
+               desc="q6bit read" if packed else "q6bit dequant", disable=not progress)
     try:
         for file in plan.files:
             try:
@@ -111,16 +124,20 @@ def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None
                         stats.add(name, tensor)
                         yield name, tensor
                         continue
-                    triple = pending.setdefault(split[0], fmt.Triple(split[0]))
-                    triple.parts[split[1]] = tensor
+                    base, part = split
+                    if part == fmt.SCALES:
+                        _check_scales(plan, base, tensor)
+                    prefix = packed(base) if packed else None
+                    if prefix is not None:
+                        if part == fmt.QWEIGHT:
+                            bar.update(torch.Size(fmt.dequantized_shape(tensor.shape)).numel())
+                        yield f"{prefix}.{part}", tensor
+                        continue
+                    triple = pending.setdefault(base, fmt.Triple(base))
+                    triple.parts[part] = tensor
                     if not triple.complete():
                         continue
-                    del pending[split[0]]
-                    scales = triple.parts[fmt.SCALES]
-                    if not torch.isfinite(scales).all():
-                        where = plan.triples[triple.name].parts[fmt.SCALES].file
-                        raise CheckpointError(f"{where}: tensor {triple.name}.scales has "
-                                              "non-finite values (inf/NaN)")
+                    del pending[base]
                     t0 = time.perf_counter()
                     weight = _dequantize_streamed(triple, backend, reuse)
                     stats.dequant_seconds += time.perf_counter() - t0

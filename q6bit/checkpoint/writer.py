@@ -145,6 +145,29 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
     return dst
 
 
+def dequantize_checkpoint(src, dst, dtype: torch.dtype = torch.bfloat16,
+                          backend: str = "reference", max_shard_gb: float = 2.0) -> Path:
+    """Writes the plain checkpoint of q6bit checkpoint `src` to `dst`: every
+    triple X as its weight in `dtype` (``dtype(fp16 weight)``, what serving
+    the q6bit checkpoint in that dtype holds), other tensors as stored, and
+    config.json without quantization_config. For comparing the two exactly."""
+    src, dst = Path(src), Path(dst)
+    config = read_config(src)
+    config.pop("quantization_config", None)
+    config["dtype"] = str(dtype).replace("torch.", "")
+    dst.mkdir(parents=True)
+    writer = ShardWriter(dst, int(max_shard_gb * 1e9))
+    for name, tensor in iter_checkpoint_weights(src, backend=backend, progress=False):
+        writer.add(name, tensor.to(dtype) if tensor.is_floating_point() else tensor)
+    writer.finish()
+    for item in src.iterdir():
+        if item.is_file() and not any(item.match(p) for p in _WEIGHT_PATTERNS) \
+                and item.name != "config.json":
+            shutil.copy2(item, dst / item.name)
+    (dst / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return dst
+
+
 def _verify(folder: Path, expected: dict[str, str], progress: bool) -> None:
     """Reads the written files back through the reference dequantizer: every
     weight must equal, bit for bit, what the kernels produced in memory."""

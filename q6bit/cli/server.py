@@ -85,6 +85,32 @@ def _cpu_ranges() -> str:
     return ",".join(ranges)
 
 
+def cpu_binding(ranks: int) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND for `ranks` worker processes (TP x PP):
+    this process's CPUs split into equal consecutive groups, "0|1" for two
+    ranks on two cores. With fewer CPUs than ranks, ranks share them."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else list(range(os.cpu_count() or 1))
+    if ranks <= 1:
+        return _cpu_ranges()
+    per = max(1, len(cpus) // ranks)
+    groups = [cpus[(r * per) % len(cpus):][:per] for r in range(ranks)]
+    return "|".join(",".join(map(str, g)) for g in groups)
+
+
+def parallel_sizes(args: list[str]) -> tuple[int, int]:
+    """(tensor-, pipeline-parallel size) named in vLLM arguments (default 1)."""
+    sizes = {"tp": 1, "pp": 1}
+    flags = {"--tensor-parallel-size": "tp", "-tp": "tp", "--pipeline-parallel-size": "pp",
+             "-pp": "pp"}
+    for i, a in enumerate(args):
+        flag, eq, value = a.partition("=")
+        if flag in flags:
+            value = value if eq else (args[i + 1] if i + 1 < len(args) else "1")
+            sizes[flags[flag]] = int(value)
+    return sizes["tp"], sizes["pp"]
+
+
 def _has_flag(args: list[str], *flags: str) -> bool:
     return any(a == f or a.startswith(f + "=") for a in args for f in flags)
 
@@ -100,8 +126,8 @@ def server_env(base: dict | None = None, cpu: bool | None = None, backend: str |
     if cpu if cpu is not None else is_cpu_host():
         for k, v in CPU_ENV_DEFAULTS.items():
             env.setdefault(k, v)
-        if not _has_flag(list(extra_args), "--tensor-parallel-size", "-tp"):
-            env.setdefault("VLLM_CPU_OMP_THREADS_BIND", _cpu_ranges())
+        tp, pp = parallel_sizes(list(extra_args))
+        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_binding(tp * pp))
     if backend is not None:
         env[envs.BACKEND] = backend
     if full_hash is not None:

@@ -151,7 +151,7 @@ def test_cli_help_of_every_serving_command():
 def test_completeness_checks_of_the_loader():
     import torch
 
-    from q6bit.vllm_plugin import IncompleteModelError, check_complete, check_packed_siblings
+    from q6bit.vllm_plugin.checks import IncompleteModelError, check_complete, check_packed_siblings
 
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
     check_complete(model, {"0.weight", "0.bias", "1.weight", "1.bias"}, "ckpt")
@@ -167,3 +167,25 @@ def test_completeness_checks_of_the_loader():
     check_packed_siblings(["model.layers.0.self_attn.qkv_proj.weight"], packed, "ckpt")
     with pytest.raises(IncompleteModelError, match=r"model\.layers\.3\.mlp\.up_proj\.weight"):
         check_packed_siblings([n for n in names if "up_proj" not in n], packed, "ckpt")
+
+
+def test_cpu_binding_gives_each_rank_its_own_cores(monkeypatch):
+    monkeypatch.setattr(server.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert server.cpu_binding(1) == "0-3"
+    assert server.cpu_binding(2) == "0,1|2,3"
+    assert server.cpu_binding(4) == "0|1|2|3"
+    assert server.parallel_sizes(["-tp", "2", "--pipeline-parallel-size=2"]) == (2, 2)
+    env = server.server_env({}, cpu=True, extra_args=["--tensor-parallel-size", "2"])
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0,1|2,3"
+    assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+
+
+def test_serve_passes_the_parallel_sizes_to_vllm():
+    import argparse
+
+    from q6bit.cli import serve
+    p = argparse.ArgumentParser()
+    serve.add_arguments(p)
+    args = p.parse_args(["/m", "-tp", "2", "--pipeline-parallel-size", "2"])
+    assert serve.parallel_args(args) == ["--tensor-parallel-size", "2",
+                                         "--pipeline-parallel-size", "2"]
