@@ -38,9 +38,9 @@ void DequantizeInto(const at::Tensor& qweight, const at::Tensor& zero_point,
   const auto* scale = reinterpret_cast<const uint16_t*>(scales.data_ptr<at::Half>());
   auto* dst = reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>());
   const size_t group_size = layout.group_size;
-  at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
+  at::parallel_for(0, layout.num_groups, GrainRows(layout.group_size),
                    [&](int64_t begin, int64_t end) {
-                     DequantizeRows(packed, zp, scale, group_size, begin, end, dst, stream);
+                     DequantizeGroups(packed, zp, scale, group_size, begin, end, dst, OutputType::kF16, stream);
                    });
 }
 
@@ -58,7 +58,7 @@ at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
   // output in reused memory is often read again soon (a loader copies it
   // into the model), so it is written through the caches.
   DequantizeInto(qweight, zero_point, scales, layout, out,
-                 huge_pages && UseStreamingStores(out.nbytes()));
+                 huge_pages && OutputType::kF16, UseStreamingStores(out.nbytes()));
   return out;
 }
 
@@ -112,8 +112,8 @@ std::vector<at::Tensor> DequantizeList(at::TensorList qweights, at::TensorList z
     const PackedLayout& layout = layouts.back();
     outputs.push_back(EmptyForWriting(layout.codes_shape, qweights[t].options().dtype(at::kHalf)));
     const int64_t step = ChunkRows(layout.group_size);
-    for (int64_t r = 0; r < layout.rows; r += step) {
-      chunks.push_back({t, r, std::min(layout.rows, r + step)});
+    for (int64_t r = 0; r < layout.num_groups; r += step) {
+      chunks.push_back({t, r, std::min(layout.num_groups, r + step)});
     }
   }
   std::atomic<size_t> next{0};
@@ -121,12 +121,12 @@ std::vector<at::Tensor> DequantizeList(at::TensorList qweights, at::TensorList z
     for (size_t i = next++; i < chunks.size(); i = next++) {
       const Chunk& c = chunks[i];
       const at::Tensor& out = outputs[c.tensor];
-      DequantizeRows(qweights[c.tensor].data_ptr<uint8_t>(),
+      DequantizeGroups(qweights[c.tensor].data_ptr<uint8_t>(),
                      zero_points[c.tensor].data_ptr<int8_t>(),
                      reinterpret_cast<const uint16_t*>(scales[c.tensor].data_ptr<at::Half>()),
                      layouts[c.tensor].group_size, c.row_begin, c.row_end,
                      reinterpret_cast<uint16_t*>(out.data_ptr<at::Half>()),
-                     UseStreamingStores(out.nbytes()));
+                     OutputType::kF16, UseStreamingStores(out.nbytes()));
     }
   });
   return outputs;
@@ -141,9 +141,9 @@ at::Tensor Unpack(const at::Tensor& qweight) {
   const uint8_t* packed = qweight.data_ptr<uint8_t>();
   uint8_t* dst = out.data_ptr<uint8_t>();
   const size_t group_size = layout.group_size;
-  at::parallel_for(0, layout.rows, GrainRows(layout.group_size),
+  at::parallel_for(0, layout.num_groups, GrainRows(layout.group_size),
                    [&](int64_t begin, int64_t end) {
-                     UnpackRows(packed, group_size, begin, end, dst);
+                     UnpackGroups(packed, group_size, begin, end, dst);
                    });
   return out;
 }

@@ -43,7 +43,7 @@ PackedLayout CheckQweight(const char* op, const at::Tensor& qweight) {
                     ": qweight must be contiguous (call .contiguous())");
   PackedLayout layout;
   layout.group_size = group_size;
-  layout.rows = qweight.numel() / packed;
+  layout.num_groups = qweight.numel() / packed;
   layout.codes_shape = qweight.sizes().vec();
   layout.codes_shape.pop_back();
   layout.codes_shape.back() *= group_size;

@@ -10,7 +10,7 @@ namespace q6bit {
 
 // Shape facts of one packed tensor [..., n_groups, 3*G/4].
 struct PackedLayout {
-  int64_t rows;                      // number of groups over all leading dims
+  int64_t num_groups;                // number of groups over all leading dims
   int64_t group_size;                // G
   std::vector<int64_t> codes_shape;  // [..., n_groups * G]
 };
