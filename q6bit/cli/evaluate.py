@@ -95,24 +95,29 @@ def time_backend(model: str, backend: str, runs: int) -> dict:
 
 
 LOADING_RE = re.compile(r"Loading weights took ([0-9.]+) seconds")
+# the q6bit loader's per-rank line (q6bit/vllm_plugin/loader.py)
+RANK_RE = re.compile(r"q6bit: rank \d+/\d+ dequantized [0-9.]+ M of [0-9.]+ M weights in "
+                     r"([0-9.]+) s .*peak RSS \+([0-9.?]+) GB")
 
 
 def startup_compare(models: dict[str, str], out: Path, port: int, runs: int,
-                    timeout: float = DEFAULT_READY_TIMEOUT, before_start=None) -> dict:
+                    timeout: float = DEFAULT_READY_TIMEOUT, before_start=None,
+                    extra_args: list[str] = ()) -> dict:
     """Start-up of each model's server, alternating, `runs` times each: from
     the launch to the first answered completion request (`first_answer_s`),
     and to /v1/models answering (`ready_s`)."""
     from .server import post_json
 
     results = {label: {"model": m, "ready_s": [], "first_answer_s": [],
-                       "loading_weights_s": []}
+                       "loading_weights_s": [], "q6bit_dequant_s": [],
+                       "peak_rss_growth_gb": []}
                for label, m in models.items()}
     for i in range(runs):
         for label, model in models.items():
             log_path = out / f"startup-{label}-{i + 1}.log"
             if before_start:
                 before_start()
-            server = Server(model, port, log_path=log_path)
+            server = Server(model, port, log_path=log_path, extra_args=list(extra_args))
             server.start()
             try:
                 served = server.wait_ready(timeout)
@@ -127,6 +132,12 @@ def startup_compare(models: dict[str, str], out: Path, port: int, runs: int,
             r["ready_s"].append(round(server.ready_seconds, 2))
             r["first_answer_s"].append(round(first_answer, 2))
             r["loading_weights_s"].append(float(m.group(1)) if m else None)
+            # per rank: the slowest rank's dequantization (after "Loading weights
+            # took"), the largest RSS growth while loading
+            ranks = RANK_RE.findall(server.log())
+            r["q6bit_dequant_s"].append(max((float(t) for t, _ in ranks), default=None))
+            r["peak_rss_growth_gb"].append(max((float(g) for _, g in ranks if g != "?"),
+                                               default=None))
             print(f"[startup] {label} run {i + 1}: first answer after {first_answer:.1f} s "
                   f"(ready {server.ready_seconds:.1f} s)", flush=True)
     for r in results.values():

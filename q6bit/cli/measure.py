@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..memory import reset_peak_rss, status_kib
+
 
 @dataclass
 class Timing:
@@ -29,31 +31,12 @@ class Timing:
                 "peak_extra_bytes": self.peak_extra_bytes}
 
 
-def _status_kib(key: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Linux: writing 5 to clear_refs resets VmHWM to the current RSS."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def time_calls(fn, runs: int = 3) -> Timing:
     """Calls fn() 1 + runs times, dropping each result before the next call
     so nothing is reused; the first call is the cold run."""
     gc.collect()
-    start_rss = _status_kib("VmRSS")
-    tracked = _reset_peak_rss() and start_rss is not None
+    start_rss = status_kib("VmRSS")
+    tracked = reset_peak_rss() and start_rss is not None
     times = []
     for _ in range(1 + runs):
         t0 = time.perf_counter()
@@ -63,7 +46,7 @@ def time_calls(fn, runs: int = 3) -> Timing:
         gc.collect()
     peak = None
     if tracked:
-        peak = max(0, (_status_kib("VmHWM") - start_rss) * 1024)
+        peak = max(0, (status_kib("VmHWM") - start_rss) * 1024)
     return Timing(cold=times[0], runs=times[1:], peak_extra_bytes=peak)
 
 

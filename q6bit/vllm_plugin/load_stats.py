@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import envs
+from ..memory import reset_peak_rss, status_kib
 from ..checkpoint import LoadStats
 
 
@@ -17,6 +18,16 @@ class RankLoad(LoadStats):
         super().__init__(full_hash=envs.full_hash())
         self.model_weights = model_weights  # quantized weights of the whole checkpoint
         self.bar = None
+        # RSS when loading starts; the peak (VmHWM) is reset to it, so that the
+        # peak read at the end is the load's own
+        self.rss_start_kib = status_kib("VmRSS") if reset_peak_rss() else None
+
+    def peak_rss_growth_gb(self) -> float | None:
+        """How far the load raised this process's RSS at its peak, in GB."""
+        peak = status_kib("VmHWM")
+        if self.rss_start_kib is None or peak is None:
+            return None
+        return (peak - self.rss_start_kib) * 1024 / 1e9
 
     def add_dequantized(self, name: str, weight: torch.Tensor, seconds: float) -> None:
         self.dequant_seconds += seconds

@@ -216,10 +216,12 @@ class Q6BitModelLoader(DefaultModelLoader):
 def _log_rank(stats: load_stats.RankLoad) -> None:
     rank, world, tp_rank, tp = _ranks()
     log = logger()
+    growth = stats.peak_rss_growth_gb()
     log.info("q6bit: rank %d/%d dequantized %.1f M of %.1f M weights in %.3f s (tp rank %d/%d; "
-             "backend %s, %d tensors; files read in %.3f s)", rank, world, stats.weights / 1e6,
-             stats.model_weights / 1e6, stats.dequant_seconds, tp_rank, tp, envs.backend(),
-             stats.tensors, stats.read_seconds)
+             "backend %s, %d tensors; files read in %.3f s; peak RSS +%s GB while loading)",
+             rank, world, stats.weights / 1e6, stats.model_weights / 1e6, stats.dequant_seconds,
+             tp_rank, tp, envs.backend(), stats.tensors, stats.read_seconds,
+             "?" if growth is None else f"{growth:.3f}")
     log.info("q6bit: dequant cost %.3f s (backend %s, %d tensors, %.1f M weights dequantized)",
              stats.dequant_seconds, envs.backend(), stats.tensors, stats.weights / 1e6)
     log.info("q6bit: sampled sha256 %s", stats.sampled_sha256())
