@@ -39,11 +39,12 @@ def _fp16_to_bf16_rne(h):
     """bf16 nearest-even of an fp16 value, in integer arithmetic: the GPU's
     cvt.rn.bf16.f32 does the same, but Triton's interpreter truncates
     fp32 -> bf16, and the tests must check the code that runs on the GPU.
-    fp16 -> fp32 is exact; inf stays inf; NaN stays a (quiet) NaN."""
+    fp16 -> fp32 is exact; inf stays inf; NaN becomes 0x7FC0, as torch's
+    Half -> BFloat16 conversion on the CPU gives."""
     u = h.to(tl.float32).to(tl.int32, bitcast=True)
     rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
     is_nan = (u & 0x7FFFFFFF) > 0x7F800000
-    b = tl.where(is_nan, (u >> 16) | 0x40, rounded) & 0xFFFF
+    b = tl.where(is_nan, 0x7FC0, rounded & 0xFFFF)
     return b.to(tl.int16).to(tl.bfloat16, bitcast=True)
 
 
@@ -81,6 +82,71 @@ def _dequant_kernel(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups,
         v = h
     dst = out_ptr + rows[:, None] * G + j[None, :]
     tl.store(dst, v, mask=ok)
+
+
+@triton.jit
+def _codes16(w0, w1, w2):
+    """The 16 codes of 12 packed bytes (3 little-endian words), in order, as
+    a new last dim of 16 (so each thread owns all 16). tl.join appends the
+    new dim last, so the first join picks the most significant index bit:
+    element [d1, d2, d3, d4] of the result is code 8*d1 + 4*d2 + 2*d3 + d4."""
+    c0 = w0 & 63
+    c1 = (w0 >> 6) & 63
+    c2 = (w0 >> 12) & 63
+    c3 = (w0 >> 18) & 63
+    c4 = (w0 >> 24) & 63
+    c5 = ((w0 >> 30) & 3) | ((w1 & 15) << 2)
+    c6 = (w1 >> 4) & 63
+    c7 = (w1 >> 10) & 63
+    c8 = (w1 >> 16) & 63
+    c9 = (w1 >> 22) & 63
+    c10 = ((w1 >> 28) & 15) | ((w2 & 3) << 4)
+    c11 = (w2 >> 2) & 63
+    c12 = (w2 >> 8) & 63
+    c13 = (w2 >> 14) & 63
+    c14 = (w2 >> 20) & 63
+    c15 = (w2 >> 26) & 63
+    r0, r1, r2, r3 = tl.join(c0, c8), tl.join(c1, c9), tl.join(c2, c10), tl.join(c3, c11)
+    r4, r5, r6, r7 = tl.join(c4, c12), tl.join(c5, c13), tl.join(c6, c14), tl.join(c7, c15)
+    s0, s1, s2, s3 = tl.join(r0, r4), tl.join(r1, r5), tl.join(r2, r6), tl.join(r3, r7)
+    return tl.join(tl.join(s0, s2), tl.join(s1, s3))
+
+
+@triton.jit
+def _dequant16_kernel(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups,
+                      G: tl.constexpr, UP: tl.constexpr, BLOCK_G: tl.constexpr,
+                      OUT_DTYPE: tl.constexpr, WIDE: tl.constexpr):
+    """G a multiple of 16: 3 word loads per 16 codes instead of 2 byte loads
+    per code (the byte kernel is bound by load instructions, not bytes).
+    q_ptr points to int32 words: a group is 3G/16 of them."""
+    U: tl.constexpr = G // 16                              # 12-byte units a group
+    pid = tl.program_id(0)
+    if WIDE:
+        pid = pid.to(tl.int64)
+    rows = pid * BLOCK_G + tl.arange(0, BLOCK_G)
+    row_ok = rows < n_groups
+    zp = tl.load(zp_ptr + rows, mask=row_ok, other=0).to(tl.int32)
+    scale = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
+
+    u = tl.arange(0, UP)
+    ok = row_ok[:, None] & (u < U)[None, :]
+    src = q_ptr + rows[:, None] * (3 * U) + 3 * u[None, :]
+    w0 = tl.load(src, mask=ok, other=0)
+    w1 = tl.load(src + 1, mask=ok, other=0)
+    w2 = tl.load(src + 2, mask=ok, other=0)
+    code = tl.reshape(_codes16(w0, w1, w2), (BLOCK_G, UP * 16))
+
+    w = (code - zp[:, None]).to(tl.float32) * scale[:, None]   # exact
+    h = w.to(tl.float16, fp_downcast_rounding="rtne")          # the one rounding
+    if OUT_DTYPE == tl.bfloat16:
+        v = _fp16_to_bf16_rne(h)
+    elif OUT_DTYPE == tl.float32:
+        v = h.to(tl.float32)
+    else:
+        v = h
+    col = tl.arange(0, UP * 16)
+    dst = out_ptr + rows[:, None] * G + col[None, :]
+    tl.store(dst, v, mask=row_ok[:, None] & (col < G)[None, :])
 
 
 def _pow2_at_least(n: int) -> int:
@@ -140,9 +206,15 @@ def dequantize_into(qweight: torch.Tensor, zero_point: torch.Tensor,
     block_g = block_groups or block_g
     wide = max(qweight.numel(), out.numel()) + gp > _INT32_LIMIT
     grid = (triton.cdiv(n, block_g),)
-    _dequant_kernel[grid](qweight, zero_point, scales, out, n, G=group_size, GP=gp,
-                          BLOCK_G=block_g, OUT_DTYPE=_TL_DTYPES[out.dtype], WIDE=wide,
-                          num_warps=num_warps)
+    if group_size % 16 == 0 and qweight.data_ptr() % 4 == 0:
+        _dequant16_kernel[grid](qweight.view(torch.int32), zero_point, scales, out, n,
+                                G=group_size, UP=_pow2_at_least(group_size // 16),
+                                BLOCK_G=block_g, OUT_DTYPE=_TL_DTYPES[out.dtype],
+                                WIDE=wide, num_warps=num_warps)
+    else:
+        _dequant_kernel[grid](qweight, zero_point, scales, out, n, G=group_size, GP=gp,
+                              BLOCK_G=block_g, OUT_DTYPE=_TL_DTYPES[out.dtype], WIDE=wide,
+                              num_warps=num_warps)
     return out
 
 
