@@ -24,5 +24,5 @@ cmake --build "$BUILD" >/dev/null
   --benchmark_out="$OUT/kernel_bench.json" --benchmark_out_format=json 2>&1 | tee "$OUT/kernel_bench.txt"
 
 echo "=== q6bit bench --preset $PRESET $*"
-PYTHONUNBUFFERED=1 "$PY" -m q6bit.bench --preset "$PRESET" --json "$OUT/bench-$PRESET.json" "$@" \
+PYTHONUNBUFFERED=1 "$PY" -m q6bit.cli.bench --preset "$PRESET" --json "$OUT/bench-$PRESET.json" "$@" \
   2>"$OUT/bench-$PRESET.err" | tee "$OUT/bench-$PRESET.txt"

@@ -1,11 +1,46 @@
-// Makes the op library importable as `q6bit._C`: importing it runs the
-// TORCH_LIBRARY registrations in ops.cpp. It defines no Python functions of
-// its own; everything is reached through torch.ops.q6bit.
-#include <Python.h>
+// The Python module q6bit._C: importing it runs the TORCH_LIBRARY
+// registrations of the tensor ops (csrc/ops.cpp, torch.ops.q6bit.*), and it
+// holds the process-level helpers that are no tensor ops: which kernel
+// target dispatch uses, forcing one (tests, benchmarks), and how many
+// threads our parallel regions really get.
+#include <ATen/Parallel.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
-extern "C" PyMODINIT_FUNC PyInit__C(void) {
-  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C",
-                                          "q6bit torch ops (torch.ops.q6bit)",
-                                          -1, nullptr};
-  return PyModule_Create(&module_def);
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/q6bit_kernels.h"
+
+namespace q6bit {
+namespace {
+
+// Threads that take part in one of our at::parallel_for regions. A build
+// without -fopenmp silently runs them on one thread; tests check this.
+int64_t ParallelThreads() {
+  std::vector<char> used(at::get_num_threads(), 0);
+  at::parallel_for(0, 1 << 20, 1, [&](int64_t, int64_t) {
+    const int t = at::get_thread_num();
+    if (t >= 0 && t < static_cast<int>(used.size())) used[t] = 1;
+    volatile double sink = 0;  // a little work so every thread gets a share
+    for (int i = 0; i < 100000; ++i) sink = sink + i;
+  });
+  return std::count(used.begin(), used.end(), 1);
+}
+
+}  // namespace
+}  // namespace q6bit
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "q6bit kernels: torch.ops.q6bit.* tensor ops plus kernel-target helpers";
+  m.def("kernel_target", &q6bit::ActiveTarget,
+        "The Highway target the kernels dispatch to now");
+  m.def("kernel_targets", &q6bit::RunnableTargets,
+        "Targets compiled in that this CPU can run, best first");
+  m.def("force_kernel_target", &q6bit::ForceTarget, pybind11::arg("name"),
+        "Pins dispatch to one runnable target ('' restores the best); false if unknown");
+  m.def("parallel_threads", &q6bit::ParallelThreads,
+        "Threads that take part in one of q6bit's at::parallel_for regions");
 }

@@ -2,6 +2,9 @@
 // what is wrong, and says what to do where there is something to do.
 #include "csrc/validate.h"
 
+#include <ATen/MemoryOverlap.h>
+#include <c10/util/safe_numerics.h>
+
 #include <string>
 #include <vector>
 
@@ -43,11 +46,61 @@ PackedLayout CheckQweight(const char* op, const at::Tensor& qweight) {
                     ": qweight must be contiguous (call .contiguous())");
   PackedLayout layout;
   layout.group_size = group_size;
-  layout.rows = qweight.numel() / packed;
+  layout.num_groups = qweight.numel() / packed;
   layout.codes_shape = qweight.sizes().vec();
   layout.codes_shape.pop_back();
-  layout.codes_shape.back() *= group_size;
+  // A shape like [0, 2^61, 3] is a valid (empty) tensor whose output dims
+  // overflow int64; say so instead of passing a wrapped size to torch.
+  uint64_t numel = 0;
+  const bool overflows =
+      c10::mul_overflows(layout.codes_shape.back(), group_size, &layout.codes_shape.back()) ||
+      c10::safe_multiplies_u64(layout.codes_shape, &numel) ||
+      numel > (uint64_t{INT64_MAX} >> 2);  // headroom for the bytes of fp32
+  layout.numel = static_cast<int64_t>(numel);
+  TORCH_CHECK_VALUE(!overflows, op, ": qweight of shape ", ShapeString(qweight),
+                    " gives an output too large to represent (its number of weights, or a"
+                    " dim of n_groups * ", group_size, ", overflows int64)");
   return layout;
+}
+
+std::vector<int64_t> UnpackedShape(const at::Tensor& qweight, const PackedLayout& layout) {
+  std::vector<int64_t> shape = qweight.sizes().vec();
+  shape.back() = layout.group_size;
+  return shape;
+}
+
+void CheckOutputDtype(const char* op, const char* arg, at::ScalarType dtype) {
+  TORCH_CHECK_VALUE(dtype == at::kHalf || dtype == at::kBFloat16 || dtype == at::kFloat, op,
+                    ": ", arg, " must be torch.float16, torch.bfloat16 or torch.float32, got ",
+                    dtype);
+}
+
+OutputType OutputTypeOf(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kBFloat16: return OutputType::kBF16;
+    case at::kFloat: return OutputType::kF32;
+    default: return OutputType::kF16;
+  }
+}
+
+void CheckOut(const char* op, const at::Tensor& out, const PackedLayout& layout,
+              std::initializer_list<std::pair<const char*, const at::Tensor*>> inputs) {
+  CheckOutputDtype(op, "out", out.scalar_type());
+  const at::Tensor& qweight = *inputs.begin()->second;
+  TORCH_CHECK(out.device() == qweight.device(), op, ": out is on ", out.device(),
+              " but qweight is on ", qweight.device());
+  TORCH_CHECK_VALUE(out.is_contiguous() && out.numel() == layout.numel, op,
+                    ": out must be a contiguous tensor of ", layout.numel,
+                    " elements, got ", out.numel(), out.is_contiguous() ? "" : " (not contiguous)");
+  TORCH_CHECK_VALUE(at::has_internal_overlap(out) != at::MemOverlap::Yes, op,
+                    ": out has elements that share memory; pass a tensor of its own");
+  for (const auto& [name, input] : inputs) {
+    const at::MemOverlapStatus status = at::get_overlap_status(out, *input);
+    TORCH_CHECK_VALUE(status != at::MemOverlapStatus::Full &&
+                          status != at::MemOverlapStatus::Partial,
+                      op, ": out overlaps the memory of ", name,
+                      "; the output must not share memory with an input");
+  }
 }
 
 void CheckGroupTensor(const char* op, const char* name, const at::Tensor& t,

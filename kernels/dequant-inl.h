@@ -1,5 +1,5 @@
 // Per-target 6-bit unpack and dequantize kernels, included once per Highway
-// target (foreach_target) by kernels/dequant.cc and by the tests.
+// target (foreach_target) by kernels/dequant.cc.
 //
 // Work unit: a "chunk" of one vector of u32 lanes, i.e. 4*N codes read from
 // 3*N packed bytes. A chunk never straddles a group, so each group's zero
@@ -17,11 +17,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <type_traits>
+
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/fp16-inl.h"
 #include "kernels/fp16.h"
 #include "kernels/q6bit_format.h"
+#include "kernels/q6bit_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace q6bit {
@@ -87,17 +90,29 @@ HWY_INLINE void UnpackChunk(DU32 du32, const uint8_t* HWY_RESTRICT packed,
 #endif
 }
 
-// fp16 bits of Lanes(df) codes (u8 lanes): RNE(float(code - zp) * scale).
+// Lanes(df) codes (u8 lanes) dequantized: RNE(float(code - zp) * scale),
+// rounded to fp16 once as the reference does, then expressed in the output
+// type (kernels/fp16-inl.h): fp16 or bf16 bits as u16 lanes, or floats.
 // The subtraction happens before the multiplication: folding it into
 // code*scale - zp*scale would turn -0 into +0 and round twice.
-template <class DF, class V8>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> DequantizeCodes(
-    DF df, V8 codes, hn::Vec<hn::RebindToSigned<DF>> zero_point, hn::Vec<DF> scale) {
+template <OutputType kOut, class DF, class V8>
+HWY_INLINE auto DequantizeCodes(DF df, V8 codes, hn::Vec<hn::RebindToSigned<DF>> zero_point,
+                                hn::Vec<DF> scale) {
   const hn::RebindToSigned<DF> di;
   const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(hn::PromoteTo(di, codes), zero_point)),
                          scale);
-  return F32ToF16Bits(df, w);
+  if constexpr (kOut == OutputType::kF16) {
+    return F32ToF16Bits(df, w);
+  } else if constexpr (kOut == OutputType::kBF16) {
+    return F32ToBF16Bits(df, RoundToF16(df, w));
+  } else {
+    return RoundToF16(df, w);
+  }
 }
+
+// Element type of the output, as the kernels store it.
+template <OutputType kOut>
+using OutElement = std::conditional_t<kOut == OutputType::kF32, float, uint16_t>;
 
 // Quarter k (of Lanes(df) codes) of a chunk's codes, kept in registers:
 // storing the codes and reloading quarters stalls store-to-load forwarding
@@ -124,35 +139,54 @@ HWY_INLINE auto Quarter(DF, hn::Vec<DU32> four_codes) {
 #endif
 
 // Dequantizes one chunk (4*Lanes(df) codes, all of one group) from a full
-// vector's worth of readable packed bytes into fp16 bits.
+// vector's worth of readable packed bytes into the output type.
 // kStream: non-temporal stores of full vectors (out aligned to the vector).
 // Highway 1.0.3's Stream of a partial vector writes a whole 128-bit register,
-// so the fp16 quarters are combined into full vectors first.
-template <bool kStream, class DF>
+// so 16-bit quarters are combined into full vectors first; fp32 quarters are
+// full vectors already.
+template <OutputType kOut, bool kStream, class DF>
 HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT packed,
                                 hn::Vec<hn::RebindToSigned<DF>> zero_point,
-                                hn::Vec<DF> scale, uint16_t* HWY_RESTRICT out) {
-  const hn::Rebind<uint16_t, DF> du16;
+                                hn::Vec<DF> scale, OutElement<kOut>* HWY_RESTRICT out) {
   const size_t N = hn::Lanes(df);
   const auto four_codes = UnpackTriplets(DU32(), packed);
-  const auto q0 = DequantizeCodes(df, Quarter<0>(df, four_codes), zero_point, scale);
-  const auto q1 = DequantizeCodes(df, Quarter<1>(df, four_codes), zero_point, scale);
+  const auto q0 = DequantizeCodes<kOut>(df, Quarter<0>(df, four_codes), zero_point, scale);
+  const auto q1 = DequantizeCodes<kOut>(df, Quarter<1>(df, four_codes), zero_point, scale);
+  if constexpr (kOut == OutputType::kF32) {
+    if (kStream) {
+      hn::Stream(q0, df, out);
+      hn::Stream(q1, df, out + N);
+      hn::Stream(DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale),
+                 df, out + 2 * N);
+      hn::Stream(DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale),
+                 df, out + 3 * N);
+      return;
+    }
+    hn::StoreU(q0, df, out);
+    hn::StoreU(q1, df, out + N);
+    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale), df,
+               out + 2 * N);
+    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale), df,
+               out + 3 * N);
+  } else {
+    const hn::Rebind<uint16_t, DF> du16;
 #if HWY_TARGET != HWY_SCALAR
-  if (kStream) {
-    const hn::Repartition<uint16_t, DF> du16_full;
-    hn::Stream(hn::Combine(du16_full, q1, q0), du16_full, out);
-    const auto q2 = DequantizeCodes(df, Quarter<2>(df, four_codes), zero_point, scale);
-    const auto q3 = DequantizeCodes(df, Quarter<3>(df, four_codes), zero_point, scale);
-    hn::Stream(hn::Combine(du16_full, q3, q2), du16_full, out + 2 * N);
-    return;
-  }
+    if (kStream) {
+      const hn::Repartition<uint16_t, DF> du16_full;
+      hn::Stream(hn::Combine(du16_full, q1, q0), du16_full, out);
+      const auto q2 = DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale);
+      const auto q3 = DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale);
+      hn::Stream(hn::Combine(du16_full, q3, q2), du16_full, out + 2 * N);
+      return;
+    }
 #endif
-  hn::StoreU(q0, du16, out);
-  hn::StoreU(q1, du16, out + N);
-  hn::StoreU(DequantizeCodes(df, Quarter<2>(df, four_codes), zero_point, scale), du16,
-             out + 2 * N);
-  hn::StoreU(DequantizeCodes(df, Quarter<3>(df, four_codes), zero_point, scale), du16,
-             out + 3 * N);
+    hn::StoreU(q0, du16, out);
+    hn::StoreU(q1, du16, out + N);
+    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale),
+               du16, out + 2 * N);
+    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale),
+               du16, out + 3 * N);
+  }
 }
 
 // A full vector's worth of readable bytes holding the `packed_bytes` that
@@ -168,74 +202,96 @@ HWY_INLINE const uint8_t* Readable(const uint8_t* packed, size_t packed_bytes,
   return buffer;
 }
 
-template <bool kStream>
-void DequantizeRowsImpl(const uint8_t* HWY_RESTRICT qweight,
-                        const int8_t* HWY_RESTRICT zero_point,
-                        const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
-                        size_t row_begin, size_t row_end,
-                        uint16_t* HWY_RESTRICT out_f16) {
+template <OutputType kOut, bool kStream>
+void DequantizeGroupsImpl(const uint8_t* HWY_RESTRICT qweight,
+                          const int8_t* HWY_RESTRICT zero_point,
+                          const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                          size_t group_begin, size_t group_end,
+                          OutElement<kOut>* HWY_RESTRICT output) {
   const DU32 du32;
   const hn::Rebind<float, DU32> df;
   const hn::RebindToSigned<decltype(df)> di;
   const size_t chunk_codes = 4 * hn::Lanes(du32);
   const size_t chunk_bytes = 3 * hn::Lanes(du32);
-  const size_t row_bytes = PackedBytesPerGroup(group_size);
+  const size_t group_bytes = PackedBytesPerGroup(group_size);
   // Full-vector loads must not read past the last packed byte of the range.
-  const uint8_t* const packed_end = qweight + row_end * row_bytes;
+  const uint8_t* const packed_end = qweight + group_end * group_bytes;
   HWY_ALIGN uint8_t padded[HWY_MAX_BYTES];
-  HWY_ALIGN uint16_t partial_out[HWY_MAX_BYTES];
+  HWY_ALIGN OutElement<kOut> partial_out[HWY_MAX_BYTES];  // one chunk's output
 
-  for (size_t row = row_begin; row < row_end; ++row) {
-    const uint8_t* packed = qweight + row * row_bytes;
-    uint16_t* out = out_f16 + row * group_size;
-    const auto zp = hn::Set(di, zero_point[row]);
-    const auto scale = hn::Set(df, F16BitsToF32(scales_f16[row]));
+  for (size_t group = group_begin; group < group_end; ++group) {
+    const uint8_t* packed = qweight + group * group_bytes;
+    OutElement<kOut>* out = output + group * group_size;
+    const auto zp = hn::Set(di, zero_point[group]);
+    const auto scale = hn::Set(df, F16BitsToF32(scales_f16[group]));
     size_t i = 0;
     for (; i + chunk_codes <= group_size; i += chunk_codes) {
-      DequantizeChunk<kStream>(df, Readable(packed, chunk_bytes, packed_end, padded), zp,
-                               scale, out + i);
+      DequantizeChunk<kOut, kStream>(df, Readable(packed, chunk_bytes, packed_end, padded),
+                                     zp, scale, out + i);
       packed += chunk_bytes;
     }
     if (i < group_size) {  // group tail: fewer codes than one chunk
       const size_t rest = group_size - i;
-      // Codes past the tail (next row's or padding) are computed, then dropped.
-      DequantizeChunk<false>(df, Readable(packed, PackedBytesPerGroup(rest), packed_end, padded),
-                             zp, scale, partial_out);
-      memcpy(out + i, partial_out, rest * sizeof(uint16_t));
+      // Codes past the tail (next group's or padding) are computed, then dropped.
+      DequantizeChunk<kOut, false>(
+          df, Readable(packed, PackedBytesPerGroup(rest), packed_end, padded), zp, scale,
+          partial_out);
+      memcpy(out + i, partial_out, rest * sizeof(OutElement<kOut>));
     }
   }
 }
 
-void DequantizeRowsT(const uint8_t* HWY_RESTRICT qweight,
-                     const int8_t* HWY_RESTRICT zero_point,
-                     const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
-                     size_t row_begin, size_t row_end, uint16_t* HWY_RESTRICT out_f16,
-                     bool stream) {
+template <OutputType kOut>
+void DequantizeGroupsOf(const uint8_t* qweight, const int8_t* zero_point,
+                        const uint16_t* scales_f16, size_t group_size, size_t group_begin,
+                        size_t group_end, void* out, bool stream) {
+  auto* const output = static_cast<OutElement<kOut>*>(out);
   // Streaming stores need every full chunk's output aligned to the vector:
   // true when the output and each group start on such a boundary.
   const size_t align = hn::Lanes(hn::ScalableTag<float>()) * sizeof(float);
-  const uintptr_t first = reinterpret_cast<uintptr_t>(out_f16 + row_begin * group_size);
-  if (stream && first % align == 0 && (group_size * sizeof(uint16_t)) % align == 0) {
-    DequantizeRowsImpl<true>(qweight, zero_point, scales_f16, group_size, row_begin,
-                             row_end, out_f16);
+  const uintptr_t first = reinterpret_cast<uintptr_t>(output + group_begin * group_size);
+  if (stream && first % align == 0 && (group_size * sizeof(*output)) % align == 0) {
+    DequantizeGroupsImpl<kOut, true>(qweight, zero_point, scales_f16, group_size,
+                                     group_begin, group_end, output);
     hwy::FlushStream();  // order the non-temporal stores before returning
   } else {
-    DequantizeRowsImpl<false>(qweight, zero_point, scales_f16, group_size, row_begin,
-                              row_end, out_f16);
+    DequantizeGroupsImpl<kOut, false>(qweight, zero_point, scales_f16, group_size,
+                                      group_begin, group_end, output);
   }
 }
 
-void UnpackRowsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
-                 size_t row_begin, size_t row_end,
-                 uint8_t* HWY_RESTRICT out_codes) {
-  // Unpacking ignores group boundaries: the rows' codes form one stream.
+void DequantizeGroupsT(const uint8_t* HWY_RESTRICT qweight,
+                       const int8_t* HWY_RESTRICT zero_point,
+                       const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                       size_t group_begin, size_t group_end, void* HWY_RESTRICT out,
+                       OutputType type, bool stream) {
+  switch (type) {
+    case OutputType::kF16:
+      return DequantizeGroupsOf<OutputType::kF16>(qweight, zero_point, scales_f16,
+                                                  group_size, group_begin, group_end, out,
+                                                  stream);
+    case OutputType::kBF16:
+      return DequantizeGroupsOf<OutputType::kBF16>(qweight, zero_point, scales_f16,
+                                                   group_size, group_begin, group_end, out,
+                                                   stream);
+    case OutputType::kF32:
+      return DequantizeGroupsOf<OutputType::kF32>(qweight, zero_point, scales_f16,
+                                                  group_size, group_begin, group_end, out,
+                                                  stream);
+  }
+}
+
+void UnpackGroupsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
+                   size_t group_begin, size_t group_end,
+                   uint8_t* HWY_RESTRICT out_codes) {
+  // Unpacking ignores group boundaries: the groups' codes form one stream.
   const DU32 du32;
   const size_t chunk_codes = 4 * hn::Lanes(du32);
   const size_t chunk_bytes = 3 * hn::Lanes(du32);
-  const size_t total_codes = (row_end - row_begin) * group_size;
-  const uint8_t* packed = qweight + row_begin * PackedBytesPerGroup(group_size);
+  const size_t total_codes = (group_end - group_begin) * group_size;
+  const uint8_t* packed = qweight + group_begin * PackedBytesPerGroup(group_size);
   const uint8_t* const packed_end = packed + PackedBytesPerGroup(total_codes);
-  uint8_t* out = out_codes + row_begin * group_size;
+  uint8_t* out = out_codes + group_begin * group_size;
   HWY_ALIGN uint8_t padded[HWY_MAX_BYTES];
   HWY_ALIGN uint8_t partial_out[HWY_MAX_BYTES];
 

@@ -1,5 +1,12 @@
-// Per-target float32 -> fp16 conversion with round-to-nearest-even, included
-// once per Highway target (foreach_target).
+// Per-target conversions of the dequantized float32 product to the output
+// types, included once per Highway target (foreach_target):
+//   fp16: round to nearest even (the reference's one rounding);
+//   fp32: that fp16 value widened exactly;
+//   bf16: that fp16 value rounded to nearest even to bf16, NaN -> 0x7FC0,
+//         as torch's Half -> BFloat16 conversion does (c10::BFloat16's
+//         round_to_nearest_even; checked against torch over every fp16).
+// NaN results keep their payload in fp16 and fp32 (the reference's F16C /
+// NEON conversions do): a NaN scale s gives the quiet NaN s | 0x200.
 //
 // Why not always hn::DemoteTo: in Highway 1.0.3 it truncates (and mishandles
 // signs, inf, NaN and overflow) wherever it is emulated in software: SSSE3,
@@ -32,15 +39,16 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 // Integer-only RNE conversion, exact for every float (incl. subnormal
-// results, overflow to inf, inf and NaN -> quiet NaN with the sign kept).
+// results, overflow to inf, inf; NaN keeps sign and the top 10 payload bits
+// and is made quiet, exactly as F16C's and NEON's conversions do). Returns
+// the fp16 bits in the low 16 bits of each i32 lane.
 // Relies only on the FPU's default round-to-nearest mode for the subnormal
 // case, as the float32 multiplication before it does.
 template <class DF>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToF16BitsSoftware(
+HWY_INLINE hn::Vec<hn::RebindToSigned<DF>> F32ToF16BitsI32Software(
     DF df, hn::Vec<DF> v) {
   const hn::RebindToSigned<DF> di;
   const hn::RebindToUnsigned<DF> du;
-  const hn::Rebind<uint16_t, DF> du16;
   const auto bits = hn::BitCast(di, v);
   const auto sign_mask = hn::Set(di, static_cast<int32_t>(0x80000000u));
   const auto sign16 = hn::BitCast(
@@ -63,11 +71,32 @@ HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToF16BitsSoftware(
   const auto kMinNormal = hn::Set(di, 113 << 23);  // 2^-14
   const auto kOverflow = hn::Set(di, 143 << 23);   // 2^16: inf or NaN
   const auto kInf32 = hn::Set(di, 0x7F800000);
-  const auto special = hn::IfThenElse(hn::Gt(abs, kInf32),
-                                      hn::Set(di, 0x7E00), hn::Set(di, 0x7C00));
+  const auto nan = hn::Or(hn::Set(di, 0x7E00), hn::And(hn::ShiftRight<13>(abs),
+                                                       hn::Set(di, 0x3FF)));
+  const auto special = hn::IfThenElse(hn::Gt(abs, kInf32), nan, hn::Set(di, 0x7C00));
   auto magnitude = hn::IfThenElse(hn::Lt(abs, kMinNormal), subnormal, normal);
   magnitude = hn::IfThenElse(hn::Lt(abs, kOverflow), magnitude, special);
-  return hn::DemoteTo(du16, hn::Or(magnitude, sign16));
+  return hn::Or(magnitude, sign16);
+}
+
+// Exact widening of fp16 bits (low 16 bits of i32 lanes) to float, NaN
+// payloads kept. Subnormals go through an exact int -> float conversion
+// instead of a denormal float, so flush-to-zero modes cannot change them.
+template <class DF>
+HWY_INLINE hn::Vec<DF> F16BitsI32ToF32Software(DF df, hn::Vec<hn::RebindToSigned<DF>> h) {
+  const hn::RebindToSigned<DF> di;
+  const auto sign = hn::ShiftLeft<16>(hn::And(h, hn::Set(di, 0x8000)));
+  const auto exponent = hn::And(h, hn::Set(di, 0x7C00));
+  const auto mantissa = hn::And(h, hn::Set(di, 0x3FF));
+  // Normal: rebias 15 -> 127; inf / NaN: exponent 255, payload kept.
+  const auto shifted = hn::ShiftLeft<13>(hn::And(h, hn::Set(di, 0x7FFF)));
+  const auto normal = hn::Add(shifted, hn::Set(di, 112 << 23));
+  const auto special = hn::Or(shifted, hn::Set(di, 0x7F800000));
+  const auto subnormal = hn::BitCast(
+      di, hn::Mul(hn::ConvertTo(df, mantissa), hn::Set(df, 5.9604644775390625e-8f)));
+  auto magnitude = hn::IfThenElse(hn::Eq(exponent, hn::Zero(di)), subnormal, normal);
+  magnitude = hn::IfThenElse(hn::Eq(exponent, hn::Set(di, 0x7C00)), special, magnitude);
+  return hn::BitCast(df, hn::Or(magnitude, sign));
 }
 
 // fp16 bits of v, rounded to nearest even, on every target.
@@ -78,8 +107,38 @@ HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToF16Bits(DF df,
   const hn::Rebind<hwy::float16_t, DF> df16;
   return hn::BitCast(hn::Rebind<uint16_t, DF>(), hn::DemoteTo(df16, v));
 #else
-  return F32ToF16BitsSoftware(df, v);
+  return hn::DemoteTo(hn::Rebind<uint16_t, DF>(), F32ToF16BitsI32Software(df, v));
 #endif
+}
+
+// v rounded to the nearest fp16 (ties to even), as a float: the fp32 output.
+template <class DF>
+HWY_INLINE hn::Vec<DF> RoundToF16(DF df, hn::Vec<DF> v) {
+#if Q6BIT_HW_F16_DEMOTE
+  // Exact both ways; the fp16 NaN is already quiet, so widening keeps it.
+  const hn::Rebind<hwy::float16_t, DF> df16;
+  return hn::PromoteTo(df, hn::DemoteTo(df16, v));
+#else
+  return F16BitsI32ToF32Software(df, F32ToF16BitsI32Software(df, v));
+#endif
+}
+
+// bf16 bits of a float, rounded to nearest even; every NaN -> 0x7FC0 (as
+// c10::BFloat16 does). Integer ops on every target: Highway 1.0.3's
+// DemoteTo to bf16 truncates, and AVX512_BF16's conversion keeps payloads.
+template <class DF>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToBF16Bits(DF df, hn::Vec<DF> v) {
+  const hn::RebindToSigned<DF> di;
+  const hn::RebindToUnsigned<DF> du;
+  const auto bits = hn::BitCast(du, v);
+  const auto lowest_kept = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u));
+  // No overflow into the sign: an fp16 value is far below bf16's maximum.
+  const auto rounded = hn::ShiftRight<16>(hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu),
+                                                                lowest_kept)));
+  const auto result = hn::IfThenElse(hn::RebindMask(du, hn::Eq(v, v)), rounded,
+                                     hn::Set(du, 0x7FC0u));
+  // Lanes hold 0..0xFFFF: the signed-to-unsigned demotion never saturates.
+  return hn::DemoteTo(hn::Rebind<uint16_t, DF>(), hn::BitCast(di, result));
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

@@ -1,8 +1,8 @@
 // Public, torch-free entry points of the q6bit kernels. Each function works on
-// a range of rows [row_begin, row_end) so that callers can split the work
-// across threads; a "row" is one quantization group (G codes, 3*G/4 packed
-// bytes, one zero point, one scale). All pointers point at row 0 of the whole
-// tensor; the functions touch only the rows in the range.
+// a range of quantization groups [group_begin, group_end) so that callers can
+// split the work across threads; a group is G codes (3*G/4 packed bytes)
+// with one zero point and one scale. All pointers point at group 0 of the
+// whole tensor; the functions touch only the groups in the range.
 #ifndef Q6BIT_KERNELS_Q6BIT_KERNELS_H_
 #define Q6BIT_KERNELS_Q6BIT_KERNELS_H_
 
@@ -14,19 +14,33 @@
 
 namespace q6bit {
 
-// out_f16[r * G + i] = fp16 bits of RNE(float(code(r, i) - zero_point[r]) *
-// float(scales_f16[r])), for r in [row_begin, row_end), i in [0, G).
+// Element type of a dequantized output. Every type holds the reference's
+// fp16 result, w = fp16 RNE(float(code - zero_point) * float(scale)),
+// converted as torch's Half.to(dtype) does:
+//   kF16:  w's bits (uint16_t);
+//   kBF16: w rounded to nearest even to bfloat16, every NaN -> 0x7FC0
+//          (uint16_t bits);
+//   kF32:  w widened exactly (float).
+enum class OutputType { kF16, kBF16, kF32 };
+
+// Bytes of one output element.
+constexpr size_t OutputBytes(OutputType type) {
+  return type == OutputType::kF32 ? 4 : 2;
+}
+
+// out[g * G + i] = w(g, i) as `type`, for g in [group_begin, group_end),
+// i in [0, G); `out` points at elements of `type` (uint16_t or float).
 // stream: write with non-temporal stores (bypassing the caches), worth it for
 // outputs far larger than the caches; used where the output alignment
 // allows, ordinary stores otherwise. Same bits either way.
-void DequantizeRows(const uint8_t* qweight, const int8_t* zero_point,
-                    const uint16_t* scales_f16, size_t group_size,
-                    size_t row_begin, size_t row_end, uint16_t* out_f16,
-                    bool stream = false);
+void DequantizeGroups(const uint8_t* qweight, const int8_t* zero_point,
+                      const uint16_t* scales_f16, size_t group_size,
+                      size_t group_begin, size_t group_end, void* out,
+                      OutputType type = OutputType::kF16, bool stream = false);
 
-// out_codes[r * G + i] = code(r, i) (0..63), for rows in the range.
-void UnpackRows(const uint8_t* qweight, size_t group_size, size_t row_begin,
-                size_t row_end, uint8_t* out_codes);
+// out_codes[g * G + i] = code(g, i) (0..63), for groups in the range.
+void UnpackGroups(const uint8_t* qweight, size_t group_size, size_t group_begin,
+                  size_t group_end, uint8_t* out_codes);
 
 // Name of the Highway target that dynamic dispatch uses now (e.g. "AVX3_DL").
 std::string ActiveTarget();

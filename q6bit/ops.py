@@ -17,12 +17,13 @@ BACKENDS = ("fast", "reference")
 _loaded = None
 
 
-def _load_extension() -> None:
-    """Imports q6bit._C once, which registers torch.ops.q6bit.*."""
+def _load_extension():
+    """Imports q6bit._C once (it registers torch.ops.q6bit.*, and holds the
+    kernel-target helpers) with the ops' fake implementations; returns it."""
     global _loaded
     if _loaded is None:
         try:
-            from . import _C  # noqa: F401
+            from . import _C, _fake  # noqa: F401
             _loaded = True
         except ImportError as e:
             _loaded = e
@@ -33,6 +34,8 @@ def _load_extension() -> None:
             "q6bit's C++ extension is not built or cannot load "
             f"({_loaded}). Install with `pip install --no-build-isolation .` "
             "against the installed torch, or pass backend='reference'.")
+    from . import _C
+    return _C
 
 
 def check_backend(backend: str) -> None:
@@ -67,29 +70,39 @@ def _use_device_op(backend: str, *tensors: torch.Tensor) -> bool:
 
 def dequantize(qweight: torch.Tensor, zero_point: torch.Tensor,
                scales: torch.Tensor, backend: str = "fast",
-               huge_pages: bool = True, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Weight [..., n_groups*G] of one q6bit triple, as `dtype` (default
-    float16; bfloat16 and float32 are the fp16 value converted exactly as
-    `.to(dtype)` does).
+               huge_pages: bool = True, dtype: torch.dtype = torch.float16) -> torch.Tensor:
+    """Weight [..., n_groups*G] of one q6bit triple, as `dtype`: the fp16
+    result converted as ``.to(dtype)`` does (float16, bfloat16 or float32).
+    CPU tensors run the Highway kernels, CUDA tensors the Triton kernel.
 
-    huge_pages (kernels only): a large output gets its own huge-page mapping,
-    fastest when many outputs stay alive at once; pass False when outputs are
+    huge_pages (CPU kernels only): True lets the op decide, which gives a
+    large output its own huge-page mapping, fastest when many outputs stay
+    alive at once; False allocates with torch.empty, for outputs that are
     consumed and freed one by one (a streaming loader), so that torch's
     allocator hands the next one memory that is already touched."""
     if _use_device_op(backend, qweight, zero_point, scales):
         return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
     if _use_kernels(backend, qweight, zero_point, scales):
-        w = torch.ops.q6bit.dequantize(qweight, zero_point, scales, huge_pages)
-    else:
-        w = reference.calculate_dequant(qweight, zero_point, scales)
-    return w if dtype is None else w.to(dtype)
+        if huge_pages:
+            return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
+        out = torch.empty(_output_numel(qweight), dtype=dtype, device=qweight.device)
+        return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
+    return reference.calculate_dequant(qweight, zero_point, scales).to(dtype)
+
+
+def _output_numel(qweight: torch.Tensor) -> int:
+    """Weights in a triple's output (the op itself checks the shape)."""
+    if qweight.dim() < 1 or qweight.shape[-1] % 3:
+        return 0  # invalid: the op raises its own error
+    return qweight.numel() // 3 * 4
 
 
 def dequantize_into(qweight: torch.Tensor, zero_point: torch.Tensor,
                     scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Kernels only: writes the fp16 weight into `out` (a contiguous fp16
-    tensor of as many elements, on the inputs' device; it takes the weight's
-    shape) and returns it."""
+    """Kernels only: writes the weight into `out` (a contiguous tensor of as
+    many elements on the inputs' device, float16, bfloat16 or float32,
+    sharing no memory with the inputs; it takes the weight's shape) and
+    returns it."""
     if _use_device_op("fast", qweight, zero_point, scales, out):
         return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
     _load_extension()
@@ -117,19 +130,22 @@ def unpack(qweight: torch.Tensor, backend: str = "fast") -> torch.Tensor:
 
 def kernel_target() -> str:
     """The Highway target the kernels dispatch to on this CPU."""
-    _load_extension()
-    return torch.ops.q6bit.kernel_target()
+    return _load_extension().kernel_target()
 
 
 def kernel_targets() -> list[str]:
     """Targets compiled in that this CPU can run, best first."""
-    _load_extension()
-    return list(torch.ops.q6bit.kernel_targets())
+    return list(_load_extension().kernel_targets())
 
 
 def force_kernel_target(name: str) -> None:
     """Pins dispatch to one runnable target ("" restores the best one)."""
-    _load_extension()
-    if not torch.ops.q6bit.force_kernel_target(name):
+    if not _load_extension().force_kernel_target(name):
         raise ValueError(f"kernel target {name!r} is not runnable here; "
                          f"choose one of {kernel_targets()}")
+
+
+def parallel_threads() -> int:
+    """Threads that really take part in one of the kernels' parallel regions
+    (1 in a build without OpenMP, whatever torch.get_num_threads() says)."""
+    return _load_extension().parallel_threads()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from . import format as fmt
+from . import layout as fmt
 
 MAX_CODE = (1 << fmt.CODE_BITS) - 1  # 63
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 import torch
 
-from . import format as fmt
+from . import layout as fmt
 from .ops import check_backend, dequantize, dequantize_list
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from . import format as fmt
+from . import layout as fmt
 
 
 def unsqueeze_from_6bit(qweight: torch.Tensor) -> torch.Tensor:

@@ -13,11 +13,11 @@ import importlib.util
 
 import torch
 
-from . import format as fmt
+from . import layout as fmt
 
 SCHEMAS = {
     "dequantize": "dequantize(Tensor qweight, Tensor zero_point, Tensor scales, *, "
-                  "ScalarType? dtype=None) -> Tensor",
+                  "ScalarType dtype=float16) -> Tensor",
     "dequantize.out": "dequantize.out(Tensor qweight, Tensor zero_point, Tensor scales, *, "
                       "Tensor(a!) out) -> Tensor(a!)",
 }
@@ -31,6 +31,11 @@ def _defined_schemas() -> dict[str, str]:
         name = "dequantize" + (f".{s.overload_name}" if s.overload_name else "")
         found[name] = str(s).removeprefix("q6bit::")
     return found
+
+
+def _normalized(schema: str) -> str:
+    """A schema string as torch prints it (defaults as numbers, e.g. dtype=5)."""
+    return str(torch._C.parse_schema(f"q6bit::{schema}")).removeprefix("q6bit::")
 
 
 def _output_shape(qweight: torch.Tensor) -> tuple[int, ...]:
@@ -78,7 +83,7 @@ def _register() -> "bool | str":
             _define_in_python()
     found = _defined_schemas()
     for name, schema in SCHEMAS.items():
-        if found.get(name) != schema:
+        if found.get(name) != _normalized(schema):
             return (f"q6bit::{name} has schema {found.get(name)!r}, the Triton kernel "
                     f"implements {schema!r}")
     lib = torch.library.Library("q6bit", "FRAGMENT")

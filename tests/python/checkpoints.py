@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from q6bit.synthetic import ModelShape
+from q6bit.checkpoint import ModelShape
 
 TINY_QWEN3 = ModelShape(layers=2, hidden=128, intermediate=256, vocab=512, heads=2,
                         kv_heads=1, head_dim=64, tied_embeddings=False)

@@ -4,11 +4,16 @@ import torch
 import q6bit
 
 
+BITS = {2: torch.int16, 4: torch.int32}
+
+
 def assert_same_bits(actual: torch.Tensor, expected: torch.Tensor, what: str = ""):
-    """Exactness is a bit pattern: compare int16 views, report differing count."""
+    """Exactness is a bit pattern: compare int16 (fp16, bf16) or int32 (fp32)
+    views, report differing count."""
     assert actual.dtype == expected.dtype, what
     assert actual.shape == expected.shape, what
-    a, e = actual.view(torch.int16), expected.view(torch.int16)
+    bits = BITS[actual.element_size()]
+    a, e = actual.view(bits), expected.view(bits)
     differing = (a != e).sum().item()
     assert differing == 0, f"{what}: {differing} of {a.numel()} weights differ in their bits"
 

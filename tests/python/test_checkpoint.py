@@ -14,7 +14,7 @@ import q6bit.cli
 from q6bit import reference
 from q6bit.checkpoint import (CheckpointError, LoadStats, is_q6bit_checkpoint, plan_checkpoint,
                               iter_checkpoint_weights, shard_files)
-from q6bit.quantizer import quantize_checkpoint
+from q6bit.checkpoint import quantize_checkpoint
 from checkpoints import write_hf_model
 from conftest import assert_same_bits
 

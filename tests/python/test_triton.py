@@ -117,7 +117,7 @@ def test_torch_compile_sees_one_op(registered):
 @needs_cuda
 @pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "direct"])
 def test_checkpoint_to_gpu_weights(registered, tmp_path, pinned):
-    from q6bit.gpu_weights import dequantize_on_device, read_packed
+    from q6bit.checkpoint.device import dequantize_on_device, read_packed
     folder = _q6bit_checkpoint(tmp_path)
     gpu = dequantize_on_device(read_packed(folder, "cuda", pinned=pinned), torch.bfloat16)
     cpu_backend = "fast" if _has_extension() else "reference"
@@ -155,6 +155,6 @@ def _q6bit_checkpoint(tmp_path) -> Path:
     if not _has_extension():
         pytest.skip("q6bit._C is not built and Q6BIT_TEST_CHECKPOINT is not set")
     from checkpoints import write_hf_model
-    from q6bit.quantizer import quantize_checkpoint
+    from q6bit.checkpoint import quantize_checkpoint
     return quantize_checkpoint(write_hf_model(tmp_path / "hf"), tmp_path / "q6", group_size=64,
                                progress=False)

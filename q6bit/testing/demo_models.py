@@ -1,4 +1,4 @@
-"""`q6bit demo`: the demo checkpoints, built by our code on first use.
+"""The demo checkpoints, built by our code on first use (`q6bit demo`).
 
 Cached under ${Q6BIT_CACHE:-~/.cache/q6bit}/models/ (never in the repo):
   smollm2-135m-instruct-bf16   SmolLM2-135M-Instruct (Llama), from the Q4_1
@@ -19,8 +19,6 @@ temporary folder under a file lock and are renamed into place, so two
 processes may ask at once. Every build checks that the tokenizer round-trips
 and has a chat template; SmolLM2's bf16 model must answer a factual question
 correctly (greedy).
-
-Prints the folder's path on stdout (build logs go to stderr).
 """
 from __future__ import annotations
 
@@ -34,6 +32,9 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_GROUP_SIZE = 64
 QWEN3_GROUP_SIZE = 128
 WHICH = ("smollm2", "qwen3-tiny")
+# bf16: the source model; q6bit: its checkpoint; dequantized: that checkpoint's
+# weights saved plain in bf16 (what serving it in bf16 holds)
+VARIANTS = ("q6bit", "bf16", "dequantized")
 
 # strings every tokenizer must round-trip exactly
 ROUND_TRIP_TEXTS = [
@@ -158,18 +159,31 @@ def build_qwen3_tiny_bf16(out: Path) -> dict:
 
 
 def quantized(name: str, src: Path, src_key: str, group_size: int, rebuild: bool) -> Path:
-    from .quantizer import quantize_checkpoint
+    from ..checkpoint import quantize_checkpoint
 
     def build(out: Path) -> dict:
         quantize_checkpoint(src, out, group_size=group_size, progress=False)
         return {"source": str(src), "group_size": group_size}
 
-    key = build_key(src_key, group_size, quantized, *module_sources("quantizer", "quantize"))
+    key = build_key(src_key, group_size, quantized, *module_sources("checkpoint/writer", "quantize"))
     return cached_build(name, key, build, rebuild)
 
 
+def dequantized(q6bit_path: Path, rebuild: bool = False) -> Path:
+    """The plain bf16 checkpoint holding exactly the weights that serving
+    `q6bit_path` in bf16 holds (its "dequantized" variant)."""
+    from ..checkpoint import dequantize_checkpoint
+
+    stamp = read_stamp(q6bit_path) or {}
+    key = build_key(stamp.get("key"), dequantized,
+                    *module_sources("checkpoint/writer", "checkpoint/stream", "reference"))
+    return cached_build(q6bit_path.name.replace("-q6bit", "") + "-dequantized-bf16", key,
+                        lambda out: {"source": str(dequantize_checkpoint(q6bit_path, out))},
+                        rebuild)
+
+
 def smollm2(variant: str = "q6bit", rebuild: bool = False) -> Path:
-    """Path of the SmolLM2-135M-Instruct demo (variant "q6bit" or "bf16")."""
+    """Path of the SmolLM2-135M-Instruct demo (variant "q6bit", "bf16" or "dequantized")."""
     gguf = smollm2_gguf()
     key = build_key(build_smollm2_bf16, check_tokenizer, greedy_chat, ROUND_TRIP_TEXTS,
                gguf.name, gguf.stat().st_size, *versions("transformers", "gguf"))
@@ -177,11 +191,15 @@ def smollm2(variant: str = "q6bit", rebuild: bool = False) -> Path:
                         rebuild and variant == "bf16")
     if variant == "bf16":
         return bf16
-    return quantized("smollm2-135m-instruct-q6bit", bf16, key, SMOLLM2_GROUP_SIZE, rebuild)
+    q6 = quantized("smollm2-135m-instruct-q6bit", bf16, key, SMOLLM2_GROUP_SIZE, rebuild)
+    return dequantized(q6) if variant == "dequantized" else q6
 
 
-def qwen3_tiny(variant: str = "q6bit", rebuild: bool = False) -> Path:
-    """Path of the tiny Qwen3 demo (variant "q6bit" or "bf16")."""
+def qwen3_tiny(variant: str = "q6bit", rebuild: bool = False,
+               group_size: int = QWEN3_GROUP_SIZE) -> Path:
+    """Path of the tiny Qwen3 demo (variant "q6bit", "bf16" or "dequantized").
+    With G=128 its row-parallel layers (o_proj: 128 inputs, down_proj: 384)
+    cannot be split over 2 ranks in whole groups; G=64 can."""
     import torch
     key = build_key(build_qwen3_tiny_bf16, build_qwen_tokenizer, check_tokenizer,
                check_qwen_tokenizer_vs_tiktoken, QWEN_CHAT_TEMPLATE, ROUND_TRIP_TEXTS,
@@ -191,36 +209,19 @@ def qwen3_tiny(variant: str = "q6bit", rebuild: bool = False) -> Path:
                         rebuild and variant == "bf16")
     if variant == "bf16":
         return bf16
-    return quantized("qwen3-tiny-q6bit", bf16, key, QWEN3_GROUP_SIZE, rebuild)
+    suffix = "" if group_size == QWEN3_GROUP_SIZE else f"-g{group_size}"
+    q6 = quantized(f"qwen3-tiny-q6bit{suffix}", bf16, key, group_size, rebuild)
+    return dequantized(q6) if variant == "dequantized" else q6
 
 
-def demo_path(which: str = "smollm2", variant: str = "q6bit", rebuild: bool = False) -> Path:
-    if variant not in ("q6bit", "bf16"):
-        raise ValueError(f"variant must be q6bit or bf16, got {variant!r}")
+def demo_path(which: str = "smollm2", variant: str = "q6bit", rebuild: bool = False,
+              group_size: int | None = None) -> Path:
+    """A demo model's folder; group_size picks another q6bit group size
+    (qwen3-tiny only)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if which == "smollm2":
         return smollm2(variant, rebuild)
     if which == "qwen3-tiny":
-        return qwen3_tiny(variant, rebuild)
+        return qwen3_tiny(variant, rebuild, group_size or QWEN3_GROUP_SIZE)
     raise ValueError(f"which must be one of {WHICH}, got {which!r}")
-
-
-def add_arguments(p):
-    p.add_argument("--which", choices=WHICH, default="smollm2",
-                   help="which demo model (default: smollm2)")
-    p.add_argument("--bf16", action="store_true",
-                   help="the bf16 source model instead of its q6bit checkpoint")
-    p.add_argument("--print-path", action="store_true",
-                   help="print only the path on stdout (building it if needed), no summary")
-    p.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
-
-
-def run(args) -> int:
-    variant = "bf16" if args.bf16 else "q6bit"
-    path = demo_path(args.which, variant, args.rebuild)
-    if not args.print_path:
-        stamp = read_stamp(path) or {}
-        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-        log(f"{path.name}: {size / 1e6:.1f} MB, key {stamp.get('key')}, "
-            f"built {stamp.get('built_at')} in {stamp.get('built_seconds')} s")
-    print(path)
-    return 0

@@ -17,61 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import format as fmt
-from .synthetic import PRESETS, ModelShape
-
-SEED = 0
-WEIGHT_STD = 0.02
-
-
-def build_random_qwen3_bf16(out: Path, shape: ModelShape) -> dict:
-    """Writes config, tokenizer and random bf16 weights, one tensor at a time."""
-    import torch
-    from transformers import Qwen3Config
-
-    from .quantizer import ShardWriter
-    from .qwen_tokenizer import build_qwen_tokenizer, qwen_tiktoken
-
-    out.mkdir(parents=True, exist_ok=True)
-    gen = torch.Generator().manual_seed(SEED)
-    writer = ShardWriter(out, int(2e9))
-    for name, (rows, cols) in shape.linear_weights().items():
-        w = torch.empty(rows, cols, dtype=torch.float32).normal_(0, WEIGHT_STD, generator=gen)
-        writer.add(name, w.to(torch.bfloat16))
-    ones = {"model.norm.weight": shape.hidden}
-    for i in range(shape.layers):
-        p = f"model.layers.{i}"
-        ones.update({f"{p}.input_layernorm.weight": shape.hidden,
-                     f"{p}.post_attention_layernorm.weight": shape.hidden,
-                     f"{p}.self_attn.q_norm.weight": shape.head_dim,
-                     f"{p}.self_attn.k_norm.weight": shape.head_dim})
-    for name, dim in ones.items():
-        writer.add(name, torch.ones(dim, dtype=torch.bfloat16))
-    writer.finish()
-    config = Qwen3Config(
-        vocab_size=shape.vocab, hidden_size=shape.hidden, intermediate_size=shape.intermediate,
-        num_hidden_layers=shape.layers, num_attention_heads=shape.heads,
-        num_key_value_heads=shape.kv_heads, head_dim=shape.head_dim,
-        max_position_embeddings=4096, tie_word_embeddings=shape.tied_embeddings,
-        bos_token_id=151643, eos_token_id=151645, dtype="bfloat16")
-    config.architectures = ["Qwen3ForCausalLM"]
-    config.save_pretrained(str(out))
-    build_qwen_tokenizer(qwen_tiktoken(), out)
-    return {"seed": SEED, "weights": shape.n_weights()}
-
-
-def random_qwen3(preset: str, variant: str) -> Path:
-    """Path of the cached random checkpoint of `preset` ("bf16" or "q6bit")."""
-    from .demo import quantized
-    from .model_cache import build_key, cached_build, module_sources
-
-    shape = PRESETS[preset]
-    key = build_key(build_random_qwen3_bf16, shape, SEED, WEIGHT_STD, *module_sources("quantizer"))
-    bf16 = cached_build(f"random-{preset}-bf16", key,
-                        lambda out: build_random_qwen3_bf16(out, shape))
-    if variant == "bf16":
-        return bf16
-    return quantized(f"random-{preset}-q6bit", bf16, key, fmt.DEFAULT_GROUP_SIZE, False)
+from ..checkpoint.architectures import PRESETS
+from ..testing.random_models import random_qwen3
 
 
 def drop_page_cache() -> None:

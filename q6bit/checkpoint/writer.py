@@ -1,5 +1,6 @@
-"""`q6bit quantize SRC DST`: turn a Hugging Face safetensors model folder
-(bf16/fp16/fp32) into a q6bit checkpoint.
+"""Writing q6bit checkpoints: a Hugging Face safetensors model folder
+(bf16/fp16/fp32) becomes a q6bit checkpoint (quantize_checkpoint), written
+in shards with an index (ShardWriter).
 
 Every linear weight, the embeddings and lm_head (2-D `*.weight` tensors
 without "norm" in their name) become X.qweight/X.zero_point/X.scales; norms,
@@ -12,32 +13,21 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-from . import format as fmt
-from .checkpoint import INDEX_FILE, QUANT_METHOD, iter_checkpoint_weights, read_config, shard_files
-from .hashing import tensor_sha256
-from .ops import dequantize
-from .quantize import quantize
+from .. import layout as fmt
+from ..hashing import tensor_sha256
+from ..ops import dequantize
+from ..quantize import quantize
+from .reader import INDEX_FILE, read_config, shard_files
+from .stream import iter_checkpoint_weights
 
 # Source files never copied: weights are rewritten, everything else is kept.
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", INDEX_FILE,
                     "pytorch_model.bin.index.json")
-
-
-def add_arguments(p):
-    p.add_argument("src", help="Hugging Face model folder with *.safetensors")
-    p.add_argument("dst", help="output folder (must not exist unless --force)")
-    p.add_argument("--group-size", type=int, default=fmt.DEFAULT_GROUP_SIZE,
-                   help="codes per group; must divide every quantized weight's input "
-                   "dim (default 128)")
-    p.add_argument("--max-shard-size", type=float, default=2.0,
-                   help="GB per output shard (default 2)")
-    p.add_argument("--force", action="store_true", help="replace an existing DST")
 
 
 def should_quantize(name: str, tensor: torch.Tensor) -> bool:
@@ -139,7 +129,7 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
         config["dtype"] = _model_dtype(config, first_dtype)
         config.pop("torch_dtype", None)
         config["quantization_config"] = {
-            "quant_method": QUANT_METHOD, "bits": 6, "group_size": group_size,
+            "quant_method": fmt.QUANT_METHOD, "bits": 6, "group_size": group_size,
             "format": "X.qweight uint8 [..., n_groups, 3*G/4], X.zero_point int8 "
                       "[..., n_groups, 1], X.scales float16 [..., n_groups, 1]",
             "quantized_weights": len(quantized),
@@ -155,6 +145,29 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
     return dst
 
 
+def dequantize_checkpoint(src, dst, dtype: torch.dtype = torch.bfloat16,
+                          backend: str = "reference", max_shard_gb: float = 2.0) -> Path:
+    """Writes the plain checkpoint of q6bit checkpoint `src` to `dst`: every
+    triple X as its weight in `dtype` (``dtype(fp16 weight)``, what serving
+    the q6bit checkpoint in that dtype holds), other tensors as stored, and
+    config.json without quantization_config. For comparing the two exactly."""
+    src, dst = Path(src), Path(dst)
+    config = read_config(src)
+    config.pop("quantization_config", None)
+    config["dtype"] = str(dtype).replace("torch.", "")
+    dst.mkdir(parents=True)
+    writer = ShardWriter(dst, int(max_shard_gb * 1e9))
+    for name, tensor in iter_checkpoint_weights(src, backend=backend, progress=False):
+        writer.add(name, tensor.to(dtype) if tensor.is_floating_point() else tensor)
+    writer.finish()
+    for item in src.iterdir():
+        if item.is_file() and not any(item.match(p) for p in _WEIGHT_PATTERNS) \
+                and item.name != "config.json":
+            shutil.copy2(item, dst / item.name)
+    (dst / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return dst
+
+
 def _verify(folder: Path, expected: dict[str, str], progress: bool) -> None:
     """Reads the written files back through the reference dequantizer: every
     weight must equal, bit for bit, what the kernels produced in memory."""
@@ -167,10 +180,3 @@ def _verify(folder: Path, expected: dict[str, str], progress: bool) -> None:
             seen.add(name)
     if seen != set(expected):
         raise RuntimeError(f"verification failed: {sorted(set(expected) - seen)} not read back")
-
-
-def run(args) -> int:
-    dst = quantize_checkpoint(args.src, args.dst, args.group_size,
-                              max_shard_gb=args.max_shard_size, force=args.force)
-    print(f"q6bit checkpoint written and verified: {dst}", file=sys.stderr)
-    return 0

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+# config.json: "quantization_config": {"quant_method": "q6bit", "bits": 6, "group_size": G}
+QUANT_METHOD = "q6bit"
+BITS = 6
 QWEIGHT, ZERO_POINT, SCALES = "qweight", "zero_point", "scales"
 PARTS = (QWEIGHT, ZERO_POINT, SCALES)
 DTYPES = {QWEIGHT: torch.uint8, ZERO_POINT: torch.int8, SCALES: torch.float16}

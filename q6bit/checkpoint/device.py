@@ -2,17 +2,19 @@
 packed triples travel to the device (2.6x fewer bytes than fp16) and are
 dequantized there into the model dtype.
 
-vLLM's process_weights_after_loading can call dequantize_on_device on the
-packed parameters it loaded; the tests call the whole path directly.
+The vLLM quantization method takes the same step per layer (its packed
+parameters are on the rank's device; q6bit.vllm_plugin.packed calls
+q6bit.dequantize there); this module runs it on a whole checkpoint without
+vLLM, which is how the GPU host (no vLLM there) tests it.
 """
 from __future__ import annotations
 
 import torch
 
-from . import format as fmt
-from .checkpoint import shard_files
-from .ops import dequantize
-from .recover import collect_triples
+from .. import layout as fmt
+from ..ops import dequantize
+from ..recover import collect_triples
+from .reader import shard_files
 
 
 def read_packed(checkpoint, device, pinned: bool = True) -> list[tuple[str, torch.Tensor]]:

@@ -11,7 +11,7 @@ dropped between runs so nothing is reused but what the allocator keeps.
   fill           floor: torch.empty + fill_ of the same fp16 outputs
   fill_thp       the same in a child with THP_MEM_ALLOC_ENABLE=1 (huge pages)
   touched        floor: fill_ of already-touched output buffers
-With --device cuda, the GPU methods of q6bit/bench_cuda.py instead.
+With --device cuda, the GPU methods of q6bit/cli/bench_cuda.py instead.
 """
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ import sys
 
 import torch
 
-from . import format as fmt
+from .. import layout as fmt
 from .measure import Timing, host_facts, time_calls
-from .synthetic import PRESETS, synthetic_list
+from ..checkpoint.architectures import PRESETS
+from ..testing.synthetic import synthetic_list
 
 
 def add_arguments(p):
@@ -42,7 +43,7 @@ def add_arguments(p):
     p.add_argument("--json", help="write the results as JSON to this file")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="cuda: GPU dequant vs GPU fill, and the host -> GPU weight "
-                   "paths (q6bit/bench_cuda.py)")
+                   "paths (q6bit/cli/bench_cuda.py)")
     p.add_argument("--model-dtype", default="bfloat16",
                    choices=("float16", "bfloat16", "float32"),
                    help="with --device cuda: dtype of the weights on the GPU")
@@ -60,7 +61,7 @@ def fill_outputs(shapes):
 def _method(name: str, named, shapes):
     """The callable timed for one method, built inside its own process."""
     import q6bit
-    from . import reference
+    from .. import reference
 
     if name == "reference":
         return lambda: reference.recover_from_quant(named)
@@ -102,7 +103,7 @@ def _run_child(method: str, args) -> Timing:
     payload = json.dumps({"method": method, "preset": args.preset, "layers": args.layers,
                           "group_size": args.group_size, "threads": args.threads,
                           "runs": args.runs})
-    out = subprocess.run([sys.executable, "-m", "q6bit.bench", "--child"], input=payload,
+    out = subprocess.run([sys.executable, "-m", "q6bit.cli.bench", "--child"], input=payload,
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"bench child for {method} failed:\n{out.stderr[-3000:]}")
@@ -178,9 +179,9 @@ def _print_table(report, results):
 if __name__ == "__main__":
     if sys.argv[1:] == ["--child"]:
         _child_main()
-    else:  # python -m q6bit.bench ... == q6bit bench ...
+    else:  # python -m q6bit.cli.bench ... == q6bit bench ...
         import argparse
-        parser = argparse.ArgumentParser(prog="python -m q6bit.bench", description=__doc__,
+        parser = argparse.ArgumentParser(prog="python -m q6bit.cli.bench", description=__doc__,
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         add_arguments(parser)
         run(parser.parse_args())

@@ -7,13 +7,13 @@ import sys
 
 # sub-command -> (module, one-line help)
 COMMANDS = {
-    "quantize": ("q6bit.quantizer", "turn a Hugging Face safetensors model into a q6bit checkpoint"),
-    "bench": ("q6bit.bench", "time recover_from_quant vs the reference and memory floors"),
-    "demo": ("q6bit.demo", "build (once, cached) and locate the demo checkpoints"),
-    "serve": ("q6bit.serve", "serve a q6bit checkpoint with vLLM (default: the demo)"),
-    "ask": ("q6bit.ask", "send the fixed prompt set to a server, write ans.txt"),
-    "evaluate": ("q6bit.evaluate", "reference vs fast: answers, hashes, dequant timing"),
-    "startup": ("q6bit.startup", "server start-up: a q6bit checkpoint vs the same model in bf16"),
+    "quantize": ("q6bit.cli.quantize", "turn a Hugging Face safetensors model into a q6bit checkpoint"),
+    "bench": ("q6bit.cli.bench", "time recover_from_quant vs the reference and memory floors"),
+    "demo": ("q6bit.cli.demo", "build (once, cached) and locate the demo checkpoints"),
+    "serve": ("q6bit.cli.serve", "serve a q6bit checkpoint with vLLM (default: the demo)"),
+    "ask": ("q6bit.cli.ask", "send the fixed prompt set to a server, write ans.txt"),
+    "evaluate": ("q6bit.cli.evaluate", "reference vs fast: answers, hashes, dequant timing"),
+    "startup": ("q6bit.cli.startup", "server start-up: a q6bit checkpoint vs the same model in bf16"),
 }
 
 
@@ -39,6 +39,3 @@ def main(argv=None) -> int:
         return 130
     return result if isinstance(result, int) else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -75,7 +75,7 @@ def serve_and_ask(model: str, backend: str, out: Path, port: int,
 
 def time_backend(model: str, backend: str, runs: int) -> dict:
     """The judge's timing of a whole-checkpoint load with one backend."""
-    from .checkpoint import LoadStats, iter_checkpoint_weights
+    from ..checkpoint import LoadStats, iter_checkpoint_weights
     from .measure import time_calls
 
     stats: list[LoadStats] = []

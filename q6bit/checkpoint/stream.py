@@ -1,0 +1,150 @@
+"""Streaming a validated q6bit checkpoint: shard by shard, each triple
+dequantized as soon as its three members have been read (triples may span
+shards). Never yields a wrong weight: plan_checkpoint validates first.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import torch
+
+from .. import layout as fmt
+from ..hashing import ModelHashes
+from ..ops import dequantize_into
+from ..recover import dequantize_triple
+from .reader import CheckpointError, plan_checkpoint
+
+
+class LoadStats(ModelHashes):
+    """What iter_checkpoint_weights measured and hashed while streaming:
+    read_seconds, dequant_seconds, tensors, weights, sampled_sha256(), full_sha256()
+    (the latter only with full_hash=True)."""
+
+    def __init__(self, full_hash: bool = False):
+        super().__init__(full=full_hash)
+        self.read_seconds = 0.0
+        self.dequant_seconds = 0.0
+        self.tensors = 0
+        self.weights = 0
+
+    def add(self, name: str, tensor: torch.Tensor) -> None:
+        self.tensors += 1
+        super().add(name, tensor)
+
+
+class _ReusedOutput:
+    """Two fp16 buffers, used in turn and grown as needed, that the loader
+    dequantizes every weight into, so that streaming a model touches fresh
+    memory about once, not once a weight (on a 2-core VM a fresh fp16 buffer a weight cost 1-4 s of
+    page faults for a 1.7 B model). Two, because a consumer's loop variable
+    still holds the last weight while it asks for the next. A buffer is only
+    reused when nothing else holds a view of it; otherwise a new one is made
+    and the consumer keeps the old."""
+
+    def __init__(self):
+        self.buffers: list[torch.Tensor] = []
+        self._use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+    def _free(self, buffer: torch.Tensor) -> bool:
+        # 2 = our tensor + the temporary storage object made to ask
+        return self._use_count(buffer.untyped_storage()._cdata) <= 2
+
+    def take(self, numel: int) -> torch.Tensor:
+        if self._use_count is None:  # cannot tell: never reuse
+            return torch.empty(numel, dtype=torch.float16)
+        free = [b for b in self.buffers if self._free(b)]
+        fits = [b for b in free if b.numel() >= numel]
+        if fits:
+            buffer = min(fits, key=torch.Tensor.numel)
+        else:
+            # grow a free buffer, or make a new one; keep two at most (the
+            # consumer keeps any other alive for as long as it needs it)
+            buffer = torch.empty(numel, dtype=torch.float16)
+            keep = [b for b in self.buffers if b is not (free[0] if free else None)]
+            self.buffers = (keep + [buffer])[-2:]
+        return buffer[:numel]
+
+
+def _dequantize_streamed(triple: fmt.Triple, backend: str, reuse: _ReusedOutput) -> torch.Tensor:
+    qweight = triple.parts[fmt.QWEIGHT]
+    if backend == "fast" and all(t.device.type == "cpu" for t in triple.parts.values()):
+        out = reuse.take(torch.Size(fmt.dequantized_shape(qweight.shape)).numel())
+        try:
+            return dequantize_into(qweight, triple.parts[fmt.ZERO_POINT],
+                                   triple.parts[fmt.SCALES], out)
+        except (ValueError, RuntimeError) as e:
+            raise type(e)(f"{triple.name}: {e}") from e
+    return dequantize_triple(triple, backend)
+
+
+def _check_scales(plan, base: str, scales: torch.Tensor) -> None:
+    if not torch.isfinite(scales).all():
+        where = plan.triples[base].parts[fmt.SCALES].file
+        raise CheckpointError(f"{where}: tensor {base}.scales has non-finite values (inf/NaN)")
+
+
+def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None = None,
+                            progress: bool = True,
+                            packed: Callable[[str], str | None] | None = None,
+                            plan=None) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) for every weight of a q6bit checkpoint: plain tensors as
+    stored, each triple X.* as (X, fp16 weight). Validates the whole
+    checkpoint first (plan_checkpoint, unless a plan is given), then streams
+    shard by shard.
+
+    packed(X) may name a prefix P under which triple X stays packed: its
+    members are then yielded as they are read, as (P.qweight, ...), and not
+    dequantized (a vLLM quantization method dequantizes them per rank)."""
+    from safetensors import safe_open
+    from tqdm import tqdm
+
+    plan = plan if plan is not None else plan_checkpoint(path)
+    stats = stats if stats is not None else LoadStats()
+    reuse = _ReusedOutput()
+    pending: dict[str, fmt.Triple] = {}
+    bar = tqdm(total=plan.quantized_weights, unit="w", unit_scale=True,
+               desc="q6bit read" if packed else "q6bit dequant", disable=not progress)
+    try:
+        for file in plan.files:
+            try:
+                handle = safe_open(str(file), framework="pt")
+            except Exception as e:  # safetensors raises its own error types
+                raise CheckpointError(f"{file}: cannot open: {e}") from e
+            with handle:
+                for name in plan.tensors[file]:
+                    t_read = time.perf_counter()
+                    try:
+                        tensor = handle.get_tensor(name)
+                    except Exception as e:
+                        raise CheckpointError(f"{file}: cannot read tensor {name}: {e}") from e
+                    stats.read_seconds += time.perf_counter() - t_read
+                    split = fmt.split_name(name)
+                    if split is None:
+                        stats.add(name, tensor)
+                        yield name, tensor
+                        continue
+                    base, part = split
+                    if part == fmt.SCALES:
+                        _check_scales(plan, base, tensor)
+                    prefix = packed(base) if packed else None
+                    if prefix is not None:
+                        if part == fmt.QWEIGHT:
+                            bar.update(torch.Size(fmt.dequantized_shape(tensor.shape)).numel())
+                        yield f"{prefix}.{part}", tensor
+                        continue
+                    triple = pending.setdefault(base, fmt.Triple(base))
+                    triple.parts[part] = tensor
+                    if not triple.complete():
+                        continue
+                    del pending[base]
+                    t0 = time.perf_counter()
+                    weight = _dequantize_streamed(triple, backend, reuse)
+                    stats.dequant_seconds += time.perf_counter() - t0
+                    stats.weights += weight.numel()
+                    bar.update(weight.numel())
+                    stats.add(triple.name, weight)
+                    yield triple.name, weight
+                    del weight, triple  # let the next weight reuse the buffer
+    finally:
+        bar.close()
