@@ -5,6 +5,8 @@
 // 3*N packed bytes. A chunk never straddles a group, so each group's zero
 // point and scale are broadcast; groups whose size is not a multiple of the
 // chunk end with a partial chunk that goes through small stack buffers.
+// Each chunk's products are rounded to fp16 once (the reference's result) and
+// then stored as fp16, bf16 or fp32 (OutputType; kernels/fp16-inl.h).
 
 #if defined(Q6BIT_KERNELS_DEQUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef Q6BIT_KERNELS_DEQUANT_INL_H_

@@ -1,8 +1,10 @@
 """Single-tensor entry points with a choice of backend.
 
 ``backend="fast"`` (default) runs the Highway kernels through
-``torch.ops.q6bit``; tensors on other devices than the CPU go to the
-reference, which is bit-exact there too. ``backend="reference"`` always runs
+``torch.ops.q6bit`` on CPU tensors, and the op's registered kernel on other
+devices where one is registered (CUDA: the Triton kernel of
+q6bit/triton_ops.py); other tensors go to the reference, which is bit-exact
+there too. ``backend="reference"`` always runs
 the plain-PyTorch oracle of q6bit/reference.py.
 """
 from __future__ import annotations
@@ -25,6 +27,8 @@ def _load_extension():
             _loaded = True
         except ImportError as e:
             _loaded = e
+        else:
+            _device_kernel("cuda")  # the Triton kernel joins the op where it can run
     if _loaded is not True:
         raise RuntimeError(
             "q6bit's C++ extension is not built or cannot load "
@@ -47,17 +51,37 @@ def _use_kernels(backend: str, *tensors: torch.Tensor) -> bool:
     return True
 
 
+def _device_kernel(device_type: str) -> bool:
+    """Whether torch.ops.q6bit.dequantize has a kernel for this (non-CPU)
+    device type, registering the Triton one for CUDA on first use."""
+    if device_type == "cuda":
+        from . import triton_ops
+        return triton_ops.ensure_registered()
+    return False
+
+
+def _use_device_op(backend: str, *tensors: torch.Tensor) -> bool:
+    """backend "fast" and all tensors on one non-CPU device with a kernel."""
+    check_backend(backend)
+    types = {t.device.type for t in tensors}
+    return (backend == "fast" and len(types) == 1 and "cpu" not in types
+            and _device_kernel(types.pop()))
+
+
 def dequantize(qweight: torch.Tensor, zero_point: torch.Tensor,
                scales: torch.Tensor, backend: str = "fast",
                huge_pages: bool = True, dtype: torch.dtype = torch.float16) -> torch.Tensor:
     """Weight [..., n_groups*G] of one q6bit triple, as `dtype`: the fp16
     result converted as ``.to(dtype)`` does (float16, bfloat16 or float32).
+    CPU tensors run the Highway kernels, CUDA tensors the Triton kernel.
 
-    huge_pages (kernels only): True lets the op decide, which gives a large
-    output its own huge-page mapping, fastest when many outputs stay alive at
-    once; False allocates with torch.empty, for outputs that are consumed and
-    freed one by one (a streaming loader), so that torch's allocator hands
-    the next one memory that is already touched."""
+    huge_pages (CPU kernels only): True lets the op decide, which gives a
+    large output its own huge-page mapping, fastest when many outputs stay
+    alive at once; False allocates with torch.empty, for outputs that are
+    consumed and freed one by one (a streaming loader), so that torch's
+    allocator hands the next one memory that is already touched."""
+    if _use_device_op(backend, qweight, zero_point, scales):
+        return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
     if _use_kernels(backend, qweight, zero_point, scales):
         if huge_pages:
             return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
@@ -75,9 +99,12 @@ def _output_numel(qweight: torch.Tensor) -> int:
 
 def dequantize_into(qweight: torch.Tensor, zero_point: torch.Tensor,
                     scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Kernels only: writes the weight into `out` (a contiguous CPU tensor of
-    as many elements, float16, bfloat16 or float32, sharing no memory with
-    the inputs; it takes the weight's shape) and returns it."""
+    """Kernels only: writes the weight into `out` (a contiguous tensor of as
+    many elements on the inputs' device, float16, bfloat16 or float32,
+    sharing no memory with the inputs; it takes the weight's shape) and
+    returns it."""
+    if _use_device_op("fast", qweight, zero_point, scales, out):
+        return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
     _load_extension()
     return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
 
@@ -86,6 +113,8 @@ def dequantize_list(triples, backend: str = "fast") -> list[torch.Tensor]:
     """fp16 weights of many (qweight, zero_point, scales) triples. With the
     kernels, all of them in one parallel region (balanced across threads)."""
     triples = list(triples)
+    if triples and _use_device_op(backend, *(t for triple in triples for t in triple)):
+        return [torch.ops.q6bit.dequantize(*triple) for triple in triples]
     if triples and _use_kernels(backend, *(t for triple in triples for t in triple)):
         qweights, zero_points, scales = (list(x) for x in zip(*triples))
         return list(torch.ops.q6bit.dequantize_list(qweights, zero_points, scales))

@@ -11,6 +11,7 @@ dropped between runs so nothing is reused but what the allocator keeps.
   fill           floor: torch.empty + fill_ of the same fp16 outputs
   fill_thp       the same in a child with THP_MEM_ALLOC_ENABLE=1 (huge pages)
   touched        floor: fill_ of already-touched output buffers
+With --device cuda, the GPU methods of q6bit/cli/bench_cuda.py instead.
 """
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def add_arguments(p):
     p.add_argument("--per-tensor", action="store_true",
                    help="also time the kernels called one tensor at a time")
     p.add_argument("--json", help="write the results as JSON to this file")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="cuda: GPU dequant vs GPU fill, and the host -> GPU weight "
+                   "paths (q6bit/cli/bench_cuda.py)")
+    p.add_argument("--model-dtype", default="bfloat16",
+                   choices=("float16", "bfloat16", "float32"),
+                   help="with --device cuda: dtype of the weights on the GPU")
 
 
 def output_shapes(named):
@@ -108,6 +115,13 @@ METHODS = ("reference", "q6bit", "per_tensor", "compile", "fill", "fill_thp", "t
 
 
 def run(args) -> dict:
+    if args.device == "cuda":
+        from . import bench_cuda
+        report = bench_cuda.run(args)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+        return report
     from tqdm import tqdm
 
     import q6bit
