@@ -8,6 +8,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import torch
 from setuptools import setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
@@ -42,5 +43,13 @@ def extension_from_config():
     )
 
 
+def torch_requirement():
+    """torch==X.Y.Z of the torch we build against: _C links libtorch's C++ ABI,
+    which changes between releases. The base version (no +cpu / +cu128 local
+    label), so any build of that release satisfies it."""
+    return f"torch=={torch.__version__.split('+')[0]}"
+
+
 setup(ext_modules=[extension_from_config()],
+      install_requires=[torch_requirement(), "safetensors", "numpy", "tqdm"],
       cmdclass={"build_ext": BuildExtension})
