@@ -3,6 +3,7 @@
 Build against the torch that is installed (the one vLLM pins):
     pip install --no-build-isolation .
 """
+
 import json
 import shlex
 import subprocess
@@ -18,8 +19,9 @@ ROOT = Path(__file__).resolve().parent
 def pkg_config(packages, flag):
     """Flags from pkg-config, or [] when it or the package is missing."""
     try:
-        out = subprocess.run(["pkg-config", flag, *packages], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["pkg-config", flag, *packages], check=True, capture_output=True, text=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return []
     return shlex.split(out)
@@ -50,6 +52,8 @@ def torch_requirement():
     return f"torch=={torch.__version__.split('+')[0]}"
 
 
-setup(ext_modules=[extension_from_config()],
-      install_requires=[torch_requirement(), "safetensors", "numpy", "tqdm"],
-      cmdclass={"build_ext": BuildExtension})
+setup(
+    ext_modules=[extension_from_config()],
+    install_requires=[torch_requirement(), "safetensors", "numpy", "tqdm"],
+    cmdclass={"build_ext": BuildExtension},
+)

@@ -7,6 +7,7 @@ not built (a GPU host without Highway), the same schema strings are defined
 here in Python, with fake (shape) kernels; only then. Registration imports
 no Triton: the kernel module loads on the first CUDA call.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,12 +18,12 @@ from . import layout as fmt
 
 SCHEMAS = {
     "dequantize": "dequantize(Tensor qweight, Tensor zero_point, Tensor scales, *, "
-                  "ScalarType dtype=float16) -> Tensor",
+    "ScalarType dtype=float16) -> Tensor",
     "dequantize.out": "dequantize.out(Tensor qweight, Tensor zero_point, Tensor scales, *, "
-                      "Tensor(a!) out) -> Tensor(a!)",
+    "Tensor(a!) out) -> Tensor(a!)",
 }
-_state: "bool | str | None" = None   # True once registered, else why not
-_libs: list = []                      # keeps the registrations alive
+_state: bool | str | None = None  # True once registered, else why not
+_libs: list = []  # keeps the registrations alive
 
 
 def _defined_schemas() -> dict[str, str]:
@@ -62,16 +63,18 @@ def _define_in_python() -> None:
 
 def _dequantize_cuda(qweight, zero_point, scales, *, dtype=None):
     from . import triton_dequant
+
     return triton_dequant.dequantize(qweight, zero_point, scales, dtype)
 
 
 def _dequantize_out_cuda(qweight, zero_point, scales, *, out):
     from . import triton_dequant
+
     triton_dequant.dequantize_into(qweight, zero_point, scales, out)
     return out.resize_(_output_shape(qweight))  # same storage, the weight's shape
 
 
-def _register() -> "bool | str":
+def _register() -> bool | str:
     if importlib.util.find_spec("triton") is None:
         return "triton is not installed"
     if not torch.cuda.is_available():
@@ -84,13 +87,14 @@ def _register() -> "bool | str":
     found = _defined_schemas()
     for name, schema in SCHEMAS.items():
         if found.get(name) != _normalized(schema):
-            return (f"q6bit::{name} has schema {found.get(name)!r}, the Triton kernel "
-                    f"implements {schema!r}")
+            return (
+                f"q6bit::{name} has schema {found.get(name)!r}, the Triton kernel "
+                f"implements {schema!r}"
+            )
     lib = torch.library.Library("q6bit", "FRAGMENT")
     _libs.append(lib)
     torch.library.register_kernel("q6bit::dequantize", "cuda", _dequantize_cuda, lib=lib)
-    torch.library.register_kernel("q6bit::dequantize.out", "cuda", _dequantize_out_cuda,
-                                  lib=lib)
+    torch.library.register_kernel("q6bit::dequantize.out", "cuda", _dequantize_out_cuda, lib=lib)
     return True
 
 
