@@ -93,6 +93,7 @@ def iter_checkpoint_weights(
     progress: bool = True,
     packed: Callable[[str], str | None] | None = None,
     plan=None,
+    keep: Callable[[str], bool] | None = None,
 ) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) for every weight of a q6bit checkpoint: plain tensors as
     stored, each triple X.* as (X, fp16 weight). Validates the whole
@@ -101,7 +102,9 @@ def iter_checkpoint_weights(
 
     packed(X) may name a prefix P under which triple X stays packed: its
     members are then yielded as they are read, as (P.qweight, ...), and not
-    dequantized (a vLLM quantization method dequantizes them per rank)."""
+    dequantized (a vLLM quantization method dequantizes them per rank).
+    keep(name) False: the tensor is neither read nor yielded (a pipeline
+    stage skips the layers it does not hold)."""
     from safetensors import safe_open
     from tqdm import tqdm
 
@@ -109,21 +112,26 @@ def iter_checkpoint_weights(
     stats = stats if stats is not None else LoadStats()
     reuse = _ReusedOutput()
     pending: dict[str, fmt.Triple] = {}
+    names = {f: [n for n in plan.tensors[f] if keep is None or keep(n)] for f in plan.files}
     bar = tqdm(
-        total=plan.quantized_weights,
+        total=sum(
+            torch.Size(fmt.dequantized_shape(t.parts[fmt.QWEIGHT].shape)).numel()
+            for base, t in plan.triples.items()
+            if keep is None or keep(f"{base}.{fmt.QWEIGHT}")
+        ),
         unit="w",
         unit_scale=True,
         desc="q6bit read" if packed else "q6bit dequant",
         disable=not progress,
     )
     try:
-        for file in plan.files:
+        for file in (f for f in plan.files if names[f]):
             try:
                 handle = safe_open(str(file), framework="pt")
             except Exception as e:  # safetensors raises its own error types
                 raise CheckpointError(f"{file}: cannot open: {e}") from e
             with handle:
-                for name in plan.tensors[file]:
+                for name in names[file]:
                     t_read = time.perf_counter()
                     try:
                         tensor = handle.get_tensor(name)

@@ -27,13 +27,10 @@ from .. import layout as fmt
 from ..checkpoint import is_q6bit_checkpoint, iter_checkpoint_weights, plan_checkpoint
 from . import load_stats
 from .checks import check_complete, check_packed_siblings
-from .embedding_method import Q6BitEmbeddingMethod
 from .engine_args import local_dir
-from .linear_method import Q6BitLinearMethod
 from .logs import logger
 from .packed import has_packed_params
-
-_WEIGHT = ".weight"
+from .routing import ModelNames
 
 
 @contextlib.contextmanager
@@ -61,43 +58,6 @@ def _ranks() -> tuple[int, int, int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size(), tp_rank, tp
     return tp_rank, tp, tp_rank, tp
-
-
-class PackedRouter:
-    """Which checkpoint triples stay packed: X = "<module>.weight" where the
-    model's module for <module> (after the model's own name mapping and
-    stacking, e.g. q_proj -> qkv_proj) holds q6bit packed parameters."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.modules = dict(model.named_modules())
-        self.mapper = getattr(model, "hf_to_vllm_mapper", None)
-        self.stacked = {
-            sub: packed
-            for packed, subs in (getattr(model, "packed_modules_mapping", None) or {}).items()
-            for sub in subs
-        }
-
-    def model_module(self, name: str) -> str | None:
-        """The model's module name for checkpoint weight `name` (X.weight)."""
-        if self.mapper is not None:
-            name = self.mapper.map_name(name)
-            if name is None:
-                return None
-        module, _, leaf = name[: -len(_WEIGHT)].rpartition(".")
-        leaf = self.stacked.get(leaf, leaf)
-        return f"{module}.{leaf}" if module else leaf
-
-    def __call__(self, triple: str) -> str | None:
-        """Checkpoint prefix to yield the packed triple under, or None."""
-        if not triple.endswith(_WEIGHT):
-            return None
-        module = self.modules.get(self.model_module(triple) or "")
-        method = getattr(module, "quant_method", None)
-        if isinstance(method, (Q6BitLinearMethod, Q6BitEmbeddingMethod)) and has_packed_params(
-            module
-        ):
-            return triple[: -len(_WEIGHT)]
-        return None
 
 
 # vLLM warns once per weight whose dtype differs from its parameter's; every
@@ -169,12 +129,14 @@ class Q6BitModelLoader(DefaultModelLoader):
         self._q6bit_names = names = set()
         self._q6bit_triples = set(plan.triples)
         progress = bool(getattr(self.load_config, "use_tqdm_on_load", True)) and rank == 0
+        names_in_model = ModelNames(model)
         for name, tensor in iter_checkpoint_weights(
             path,
             backend=envs.backend(),
             stats=stats,
             progress=progress,
-            packed=PackedRouter(model),
+            packed=names_in_model.packed_prefix,
+            keep=names_in_model.keeps,
             plan=plan,
         ):
             names.add(name)

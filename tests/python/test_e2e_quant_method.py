@@ -5,7 +5,8 @@ a plain bf16 checkpoint (greedy tokens and every logprob, bit for bit), at
 tensor-parallel sizes 1 and 2.
 
 SmolLM2-135M has 9 attention heads, so vLLM serves it at TP=1 only; the tiny
-Qwen3 at G=64 serves at TP=2 (at G=128 its row-parallel layers cannot be
+Qwen3 at G=64 serves at TP=2; both at PP=2, where each stage reads and
+dequantizes only its own layers (at G=128 its row-parallel layers cannot be
 split into whole groups: the start-up error is tested too). The tiny random
 Qwen3-MoE covers the loader's fallback: its experts (FusedMoE) have no q6bit
 method and are dequantized while loading.
@@ -33,62 +34,56 @@ TIMEOUT = 900  # s: one engine start on a slow, busy 2-core machine
 RANK_RE = re.compile(r"q6bit: rank (\d+)/(\d+) dequantized ([0-9.]+) M of ([0-9.]+) M weights")
 
 
-def offline(model, tp: int, out_dir, label: str) -> tuple[dict | None, str, int]:
-    """(result, log, exit code) of python -m q6bit.testing.offline."""
+def offline(model, tp: int, out_dir, label: str, pp: int = 1) -> tuple[dict | None, str, int]:
+    """(result, log, exit code) of python -m q6bit.cli.offline."""
     out = out_dir / f"{label}.json"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "q6bit.testing.offline",
-            str(model),
-            "--tp",
-            str(tp),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+        [sys.executable, "-m", "q6bit.cli.offline", str(model), "--tp", str(tp),
+         "--pp", str(pp), "--out", str(out)],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
     log = proc.stdout + proc.stderr
     (out_dir / f"{label}.log").write_text(log)
     result = json.loads(out.read_text()) if proc.returncode == 0 else None
     return result, log, proc.returncode
 
 
+# case -> (model, group size (None: the demo's), TP, PP)
+CASES = {
+    "smollm2-tp1": ("smollm2", None, 1, 1),
+    "qwen3-tiny-tp1": ("qwen3-tiny", None, 1, 1),
+    "qwen3-tiny-g64-tp2": ("qwen3-tiny", 64, 2, 1),
+    "qwen3-moe-tiny-tp1": ("qwen3-moe-tiny", None, 1, 1),
+    "smollm2-pp2": ("smollm2", None, 1, 2),
+    "qwen3-tiny-pp2": ("qwen3-tiny", None, 1, 2),
+}
+
+
 def models(case: str):
-    """(q6bit checkpoint, its weights as a plain bf16 checkpoint, TP size)."""
+    """(q6bit checkpoint, its weights as a plain bf16 checkpoint)."""
     from q6bit.testing.demo_models import demo_path
     from q6bit.testing.random_models import random_qwen3_moe
 
-    if case == "qwen3-moe-tiny-tp1":
-        return random_qwen3_moe("q6bit"), random_qwen3_moe("dequantized"), 1
-    which, tp = {
-        "smollm2-tp1": ("smollm2", 1),
-        "qwen3-tiny-tp1": ("qwen3-tiny", 1),
-        "qwen3-tiny-g64-tp2": ("qwen3-tiny", 2),
-    }[case]
-    group_size = 64 if "g64" in case else None
+    which, group_size, _, _ = CASES[case]
+    if which == "qwen3-moe-tiny":
+        return random_qwen3_moe("q6bit"), random_qwen3_moe("dequantized")
     return (
         demo_path(which, "q6bit", group_size=group_size),
         demo_path(which, "dequantized", group_size=group_size),
-        tp,
     )
 
 
-CASES = ["smollm2-tp1", "qwen3-tiny-tp1", "qwen3-tiny-g64-tp2", "qwen3-moe-tiny-tp1"]
-
-
-@pytest.fixture(scope="module", params=CASES)
+@pytest.fixture(scope="module", params=list(CASES))
 def pair(request, tmp_path_factory):
-    q6bit_dir, plain_dir, tp = models(request.param)
+    q6bit_dir, plain_dir = models(request.param)
+    _, _, tp, pp = CASES[request.param]
     d = tmp_path_factory.mktemp(request.param)
-    q6, q6_log, q6_code = offline(q6bit_dir, tp, d, "q6bit")
+    q6, q6_log, q6_code = offline(q6bit_dir, tp, d, "q6bit", pp)
     assert q6_code == 0, q6_log[-6000:]
-    plain, plain_log, plain_code = offline(plain_dir, tp, d, "plain")
+    plain, plain_log, plain_code = offline(plain_dir, tp, d, "plain", pp)
     assert plain_code == 0, plain_log[-6000:]
-    return {"case": request.param, "tp": tp, "q6bit": q6, "plain": plain, "log": q6_log}
+    return {"case": request.param, "tp": tp, "pp": pp, "q6bit": q6, "plain": plain,
+            "log": q6_log}  # fmt: skip
 
 
 def test_identical_greedy_tokens_and_logprobs(pair):
@@ -104,13 +99,16 @@ def test_identical_greedy_tokens_and_logprobs(pair):
 
 def test_each_rank_dequantized_its_share(pair):
     lines = RANK_RE.findall(pair["log"])
-    tp = pair["tp"]
-    assert sorted(int(r) for r, *_ in lines) == list(range(tp)), pair["log"][-4000:]
-    for _, world, done, total in lines:
-        assert int(world) == tp
-        share = float(done) / float(total)
-        # 1/tp of the model, plus the vocab padding of the last rank's rows
-        assert 1 / tp - 0.02 <= share <= 1 / tp + 0.02, (done, total)
+    tp, pp = pair["tp"], pair["pp"]
+    assert sorted(int(r) for r, *_ in lines) == list(range(tp * pp)), pair["log"][-4000:]
+    assert all(int(world) == tp * pp for _, world, _, _ in lines)
+    done = [float(d) for _, _, d, _ in lines]
+    total = float(lines[0][3])
+    if pp == 1:  # tensor parallel: 1/tp of the model, plus the last rank's vocab padding
+        assert all(abs(d / total - 1 / tp) <= 0.02 for d in done), (done, total)
+    else:  # pipeline stages: each its own layers (+ embeddings / lm_head), all of it once
+        assert all(d < total for d in done), (done, total)
+        assert abs(sum(done) - total) <= 0.1 * len(done), (done, total)
 
 
 def test_fallback_path_is_logged(pair):

