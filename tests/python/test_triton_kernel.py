@@ -116,12 +116,19 @@ def _mixed_list(scale):
     specs = [((4 * scale,), 5, 128), ((3, 2 * scale), 3, 64), ((scale,), 7, 36),
              ((2, 3, scale), 2, 128), ((0,), 4, 128), ((2 * scale,), 3, 260),
              ((scale,), 9, 132), ((3 * scale,), 6, 128), ((5 * scale,), 1, 64)]
-    triples = [random_triple(outer, n, g, gen) for outer, n, g in specs]
-    q, zp, s = triples[-1]
-    odd = torch.empty(q.numel() + 1, dtype=torch.uint8)[1:].view(q.shape)
-    odd.copy_(q)   # data_ptr % 4 != 0: the byte kernel takes it
-    triples[-1] = (odd, zp, s)
-    return triples
+    return [random_triple(outer, n, g, gen) for outer, n, g in specs]
+
+
+def mixed_list_on(device, scale):
+    """(triples on the CPU, the same on `device` with the last qweight at an
+    address that is not a multiple of 4, which the word kernel cannot read)."""
+    triples = _mixed_list(scale)
+    on_device = [tuple(t.to(device) for t in triple) for triple in triples]
+    q, zp, s = on_device[-1]
+    odd = torch.empty(q.numel() + 1, dtype=torch.uint8, device=device)[1:].view(q.shape)
+    odd.copy_(q)
+    on_device[-1] = (odd, zp, s)
+    return triples, on_device
 
 
 @pytest.mark.parametrize("flush", [None, 1], ids=["one_launch_per_G", "launch_per_tensor"])
@@ -129,10 +136,8 @@ def test_list_mixed_group_sizes(monkeypatch, flush):
     from q6bit import triton_dequant_list as tdl
     if flush:
         monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", flush)
-    triples = _mixed_list(SIZE)
-    on_device = [tuple(t.to(DEVICE) for t in triple) for triple in triples]
-    if INTERPRET:  # .to() of the odd-address qweight is a no-op on the CPU: kept odd
-        assert on_device[-1][0].data_ptr() % 4
+    triples, on_device = mixed_list_on(DEVICE, SIZE)
+    assert on_device[-1][0].data_ptr() % 4
     # Few groups a program: several programs a tensor, tails, the search.
     got = tdl.dequantize_list(*map(list, zip(*on_device)), block_groups=2 if INTERPRET else None)
     assert len(got) == len(triples)
