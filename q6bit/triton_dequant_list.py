@@ -5,8 +5,8 @@ and the unpacking exist once.
 Why: a Triton launch costs ~30 us of host time, so one launch per tensor
 (254 for Qwen3-8B) left the GPU waiting on the host.
 
-Design: triples are bucketed by (group size, kernel) so that G stays a
-constexpr. A bucket is one launch over an int64 table in device memory,
+Design: triples are bucketed by (group size, kernel, 16-byte alignment)
+so that G and the alignment hint stay constexprs. A bucket is one launch over an int64 table in device memory,
 rows = the tensors' q / zero-point / scale / output addresses, their group
 counts, and the prefix sum of their programs. Program p finds its tensor
 by a binary search of that prefix sum and runs the same tile as the
@@ -23,7 +23,7 @@ import triton.language as tl
 
 from . import triton_dequant as td
 
-FLUSH_WEIGHTS = 1 << 28        # launch a bucket once it holds this many weights
+FLUSH_WEIGHTS = 1 << 29        # launch a bucket once it holds this many weights
 _ROWS = 6                      # q, zp, s, out addresses, n_groups, first program
 
 
@@ -42,31 +42,44 @@ def _find_tensor(table, T, pid, STEPS: tl.constexpr):
 
 
 @triton.jit
+def _pointer(table, row, T, t, ELEMENT: tl.constexpr, ALIGNED: tl.constexpr):
+    """Address table[row][t] as a pointer. ALIGNED: every address of the
+    bucket is a multiple of 16 (checked on the host), said to the compiler,
+    which otherwise cannot vectorize loads and stores through a pointer it
+    loaded."""
+    p = tl.load(table + row * T + t).to(tl.pointer_type(ELEMENT), bitcast=True)
+    if ALIGNED:
+        p = tl.multiple_of(p, 16)
+    return p
+
+
+@triton.jit
 def _dequant_list_kernel(table, T, G: tl.constexpr, GP: tl.constexpr,
                          BLOCK_G: tl.constexpr, WORDS: tl.constexpr,
-                         STEPS: tl.constexpr, WIDE: tl.constexpr):
+                         STEPS: tl.constexpr, WIDE: tl.constexpr, ALIGNED: tl.constexpr):
     pid = tl.program_id(0).to(tl.int64)
     t = _find_tensor(table, T, pid, STEPS)
     block = pid - tl.load(table + 5 * T + t)
     if not WIDE:  # every offset of this bucket fits in 31 bits
         block = block.to(tl.int32)
     n_groups = tl.load(table + 4 * T + t)
-    zp = tl.load(table + T + t).to(tl.pointer_type(tl.int8), bitcast=True)
-    s = tl.load(table + 2 * T + t).to(tl.pointer_type(tl.float16), bitcast=True)
-    out = tl.load(table + 3 * T + t).to(tl.pointer_type(tl.float16), bitcast=True)
+    zp = _pointer(table, 1, T, t, tl.int8, ALIGNED)
+    s = _pointer(table, 2, T, t, tl.float16, ALIGNED)
+    out = _pointer(table, 3, T, t, tl.float16, ALIGNED)
     if WORDS:
-        q = tl.load(table + t).to(tl.pointer_type(tl.int32), bitcast=True)
+        q = _pointer(table, 0, T, t, tl.int32, ALIGNED)
         td._tile16(q, zp, s, out, n_groups, block, G, GP // 16, BLOCK_G, tl.float16)
     else:
-        q = tl.load(table + t).to(tl.pointer_type(tl.uint8), bitcast=True)
+        q = _pointer(table, 0, T, t, tl.uint8, ALIGNED)
         td._tile(q, zp, s, out, n_groups, block, G, GP, BLOCK_G, tl.float16)
 
 
 class _Bucket:
     """Triples of one group size and kernel, waiting for their launch."""
 
-    def __init__(self, group_size: int, words: bool, block_g: int):
-        self.group_size, self.words, self.block_g = group_size, words, block_g
+    def __init__(self, group_size: int, words: bool, aligned: bool, block_g: int):
+        self.group_size, self.words, self.aligned = group_size, words, aligned
+        self.block_g = block_g
         self.rows: list[list[int]] = [[] for _ in range(_ROWS)]
         self.programs = 0
         self.weights = 0
@@ -95,8 +108,9 @@ class _Bucket:
         wide = self.largest + gp > td._INT32_LIMIT
         _dequant_list_kernel[(self.programs,)](
             table, T, G=self.group_size, GP=gp, BLOCK_G=self.block_g, WORDS=self.words,
-            STEPS=max(1, T.bit_length()), WIDE=wide, num_warps=td.launch_config(gp)[2])
-        self.__init__(self.group_size, self.words, self.block_g)
+            STEPS=max(1, T.bit_length()), WIDE=wide, ALIGNED=self.aligned,
+            num_warps=td.launch_config(gp)[2])
+        self.__init__(self.group_size, self.words, self.aligned, self.block_g)
 
 
 def dequantize_list(qweights, zero_points, scales,
@@ -121,10 +135,12 @@ def dequantize_list(qweights, zero_points, scales,
                           device=device)
         outputs.append(out)
         words = td.uses_words(group_size, q)
-        bucket = buckets.get((group_size, words))
+        aligned = (q.data_ptr() | zp.data_ptr() | s.data_ptr() | out.data_ptr()) % 16 == 0
+        key = (group_size, words, aligned)
+        bucket = buckets.get(key)
         if bucket is None:
             block_g = block_groups or td.launch_config(group_size)[1]
-            bucket = buckets[(group_size, words)] = _Bucket(group_size, words, block_g)
+            bucket = buckets[key] = _Bucket(group_size, words, aligned, block_g)
         bucket.add(q, zp, s, out)
         if bucket.weights >= FLUSH_WEIGHTS:
             bucket.launch(device)

@@ -54,7 +54,8 @@ def registered():
 @pytest.mark.parametrize("dtype", [None, *OUT_DTYPES], ids=str)
 def test_op_on_cuda_tensors(registered, dtype):
     q, zp, s = _cuda_triple(outer=(2, 3))
-    got = torch.ops.q6bit.dequantize(q, zp, s, dtype=dtype)
+    # None: the schema's default (ScalarType dtype=float16 takes no None)
+    got = torch.ops.q6bit.dequantize(q, zp, s, **({} if dtype is None else {"dtype": dtype}))
     assert got.device.type == "cuda"
     assert_same_bits(got, expected(q, zp, s, dtype or torch.float16), str(dtype))
 
