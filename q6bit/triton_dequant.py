@@ -178,7 +178,21 @@ def launch_config(group_size: int) -> tuple[int, int, int]:
 
 def check_inputs(qweight, zero_point, scales) -> int:
     """Validates a triple like the C++ op (dtypes, shapes, one device,
-    contiguous); returns the group size."""
+    contiguous); returns the group size. The usual case is tested first in
+    few Python operations: the list op pays this per tensor on the host."""
+    shape = qweight.shape
+    if (qweight.dtype == torch.uint8 and zero_point.dtype == torch.int8
+            and scales.dtype == torch.float16 and len(shape) >= 2 and shape[-1] % 3 == 0
+            and zero_point.shape == scales.shape == shape[:-1] + (1,)
+            and qweight.device == zero_point.device == scales.device
+            and qweight.is_contiguous() and zero_point.is_contiguous()
+            and scales.is_contiguous()):
+        return shape[-1] // 3 * 4
+    _raise_invalid(qweight, zero_point, scales)
+
+
+def _raise_invalid(qweight, zero_point, scales):
+    """The error check_inputs found, named."""
     if qweight.dtype != torch.uint8 or zero_point.dtype != torch.int8 \
             or scales.dtype != torch.float16:
         raise ValueError("expected qweight uint8, zero_point int8, scales float16, got "
@@ -192,10 +206,7 @@ def check_inputs(qweight, zero_point, scales) -> int:
     if not (qweight.device == zero_point.device == scales.device):
         raise ValueError("all tensors must be on one device, got "
                          f"{qweight.device}, {zero_point.device}, {scales.device}")
-    if not (qweight.is_contiguous() and zero_point.is_contiguous()
-            and scales.is_contiguous()):
-        raise ValueError("qweight, zero_point, scales and out must be contiguous")
-    return qweight.shape[-1] // 3 * 4
+    raise ValueError("qweight, zero_point, scales and out must be contiguous")
 
 
 def check_triple(qweight, zero_point, scales, out) -> int:
