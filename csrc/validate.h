@@ -40,12 +40,12 @@ void CheckOut(const char* op, const at::Tensor& out, const PackedLayout& layout,
 
 // zero_point / scales: `dtype`, [..., n_groups, 1] matching qweight's
 // leading dims, on qweight's device, contiguous.
-void CheckGroupTensor(const char* op, const char* name, const at::Tensor& t,
-                      at::ScalarType dtype, const at::Tensor& qweight);
+void CheckGroupTensor(const char* op, const char* name, const at::Tensor& t, at::ScalarType dtype,
+                      const at::Tensor& qweight);
 
 // All three members of a triple.
-PackedLayout CheckTriple(const char* op, const at::Tensor& qweight,
-                         const at::Tensor& zero_point, const at::Tensor& scales);
+PackedLayout CheckTriple(const char* op, const at::Tensor& qweight, const at::Tensor& zero_point,
+                         const at::Tensor& scales);
 
 }  // namespace q6bit
 

@@ -46,36 +46,35 @@ using DU32 = hn::ScalableTag<uint32_t>;
 HWY_INLINE hn::Vec<DU32> UnpackTriplets(DU32 du32, const uint8_t* HWY_RESTRICT packed) {
 #if HWY_TARGET == HWY_SCALAR
   // One lane: assemble the triplet directly (no byte shuffles on SCALAR).
-  const auto triplets = hn::Set(
-      du32, packed[0] | (uint32_t{packed[1]} << 8) | (uint32_t{packed[2]} << 16));
+  const auto triplets =
+      hn::Set(du32, packed[0] | (uint32_t{packed[1]} << 8) | (uint32_t{packed[2]} << 16));
 #else
   const hn::Repartition<uint8_t, DU32> du8;
   auto words = hn::BitCast(du32, hn::LoadU(du8, packed));
   // Byte shuffles stay inside 128-bit blocks: first move words 3k..3k+2
   // (the 12 bytes that block k needs) into block k.
   if (hn::Lanes(du32) > 4) {
+    // clang-format off: 16 words a row, as the 4-word groups of each block
     HWY_ALIGN static constexpr int32_t kWords[64] = {
-        0,  1,  2,  2,  3,  4,  5,  5,  6,  7,  8,  8,  9,  10, 11, 11,
-        12, 13, 14, 14, 15, 16, 17, 17, 18, 19, 20, 20, 21, 22, 23, 23,
-        24, 25, 26, 26, 27, 28, 29, 29, 30, 31, 32, 32, 33, 34, 35, 35,
-        36, 37, 38, 38, 39, 40, 41, 41, 42, 43, 44, 44, 45, 46, 47, 47};
+        0,  1,  2,  2,  3,  4,  5,  5,  6,  7,  8,  8,  9,  10, 11, 11, 12, 13, 14, 14, 15, 16,
+        17, 17, 18, 19, 20, 20, 21, 22, 23, 23, 24, 25, 26, 26, 27, 28, 29, 29, 30, 31, 32, 32,
+        33, 34, 35, 35, 36, 37, 38, 38, 39, 40, 41, 41, 42, 43, 44, 44, 45, 46, 47, 47};
+    // clang-format on
     static_assert(HWY_MAX_BYTES / 4 <= 64, "kWords too short");
     words = hn::TableLookupLanes(words, hn::SetTableIndices(du32, kWords));
   }
   // Then give triplet i of the block the low 3 bytes of u32 lane i; the top
   // byte is don't-care because the masks below never read bits 24..31.
-  HWY_ALIGN static constexpr uint8_t kBytes[16] = {0, 1, 2,  2,  3, 4,  5,  5,
-                                                   6, 7, 8,  8,  9, 10, 11, 11};
-  const auto triplets = hn::BitCast(
-      du32, hn::TableLookupBytes(hn::BitCast(du8, words),
-                                 hn::LoadDup128(du8, kBytes)));
+  HWY_ALIGN static constexpr uint8_t kBytes[16] = {0, 1, 2, 2, 3, 4,  5,  5,
+                                                   6, 7, 8, 8, 9, 10, 11, 11};
+  const auto triplets =
+      hn::BitCast(du32, hn::TableLookupBytes(hn::BitCast(du8, words), hn::LoadDup128(du8, kBytes)));
 #endif
   // Code j sits at bits 6j..6j+5 of the triplet; move it to byte j.
   const auto code0 = hn::And(triplets, hn::Set(du32, 0x3Fu));
   const auto code1 = hn::And(hn::ShiftLeft<2>(triplets), hn::Set(du32, 0x3F00u));
   const auto code2 = hn::And(hn::ShiftLeft<4>(triplets), hn::Set(du32, 0x3F0000u));
-  const auto code3 =
-      hn::And(hn::ShiftLeft<6>(triplets), hn::Set(du32, 0x3F000000u));
+  const auto code3 = hn::And(hn::ShiftLeft<6>(triplets), hn::Set(du32, 0x3F000000u));
   return hn::Or(hn::Or(code0, code1), hn::Or(code2, code3));
 }
 
@@ -101,8 +100,7 @@ template <OutputType kOut, class DF, class V8>
 HWY_INLINE auto DequantizeCodes(DF df, V8 codes, hn::Vec<hn::RebindToSigned<DF>> zero_point,
                                 hn::Vec<DF> scale) {
   const hn::RebindToSigned<DF> di;
-  const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(hn::PromoteTo(di, codes), zero_point)),
-                         scale);
+  const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(hn::PromoteTo(di, codes), zero_point)), scale);
   if constexpr (kOut == OutputType::kF16) {
     return F32ToF16Bits(df, w);
   } else if constexpr (kOut == OutputType::kBF16) {
@@ -148,8 +146,8 @@ HWY_INLINE auto Quarter(DF, hn::Vec<DU32> four_codes) {
 // full vectors already.
 template <OutputType kOut, bool kStream, class DF>
 HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT packed,
-                                hn::Vec<hn::RebindToSigned<DF>> zero_point,
-                                hn::Vec<DF> scale, OutElement<kOut>* HWY_RESTRICT out) {
+                                hn::Vec<hn::RebindToSigned<DF>> zero_point, hn::Vec<DF> scale,
+                                OutElement<kOut>* HWY_RESTRICT out) {
   const size_t N = hn::Lanes(df);
   const auto four_codes = UnpackTriplets(DU32(), packed);
   const auto q0 = DequantizeCodes<kOut>(df, Quarter<0>(df, four_codes), zero_point, scale);
@@ -158,10 +156,10 @@ HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT packed,
     if (kStream) {
       hn::Stream(q0, df, out);
       hn::Stream(q1, df, out + N);
-      hn::Stream(DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale),
-                 df, out + 2 * N);
-      hn::Stream(DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale),
-                 df, out + 3 * N);
+      hn::Stream(DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale), df,
+                 out + 2 * N);
+      hn::Stream(DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale), df,
+                 out + 3 * N);
       return;
     }
     hn::StoreU(q0, df, out);
@@ -184,10 +182,10 @@ HWY_INLINE void DequantizeChunk(DF df, const uint8_t* HWY_RESTRICT packed,
 #endif
     hn::StoreU(q0, du16, out);
     hn::StoreU(q1, du16, out + N);
-    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale),
-               du16, out + 2 * N);
-    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale),
-               du16, out + 3 * N);
+    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<2>(df, four_codes), zero_point, scale), du16,
+               out + 2 * N);
+    hn::StoreU(DequantizeCodes<kOut>(df, Quarter<3>(df, four_codes), zero_point, scale), du16,
+               out + 3 * N);
   }
 }
 
@@ -228,16 +226,16 @@ void DequantizeGroupsImpl(const uint8_t* HWY_RESTRICT qweight,
     const auto scale = hn::Set(df, F16BitsToF32(scales_f16[group]));
     size_t i = 0;
     for (; i + chunk_codes <= group_size; i += chunk_codes) {
-      DequantizeChunk<kOut, kStream>(df, Readable(packed, chunk_bytes, packed_end, padded),
-                                     zp, scale, out + i);
+      DequantizeChunk<kOut, kStream>(df, Readable(packed, chunk_bytes, packed_end, padded), zp,
+                                     scale, out + i);
       packed += chunk_bytes;
     }
     if (i < group_size) {  // group tail: fewer codes than one chunk
       const size_t rest = group_size - i;
       // Codes past the tail (next group's or padding) are computed, then dropped.
-      DequantizeChunk<kOut, false>(
-          df, Readable(packed, PackedBytesPerGroup(rest), packed_end, padded), zp, scale,
-          partial_out);
+      DequantizeChunk<kOut, false>(df,
+                                   Readable(packed, PackedBytesPerGroup(rest), packed_end, padded),
+                                   zp, scale, partial_out);
       memcpy(out + i, partial_out, rest * sizeof(OutElement<kOut>));
     }
   }
@@ -253,39 +251,34 @@ void DequantizeGroupsOf(const uint8_t* qweight, const int8_t* zero_point,
   const size_t align = hn::Lanes(hn::ScalableTag<float>()) * sizeof(float);
   const uintptr_t first = reinterpret_cast<uintptr_t>(output + group_begin * group_size);
   if (stream && first % align == 0 && (group_size * sizeof(*output)) % align == 0) {
-    DequantizeGroupsImpl<kOut, true>(qweight, zero_point, scales_f16, group_size,
-                                     group_begin, group_end, output);
+    DequantizeGroupsImpl<kOut, true>(qweight, zero_point, scales_f16, group_size, group_begin,
+                                     group_end, output);
     hwy::FlushStream();  // order the non-temporal stores before returning
   } else {
-    DequantizeGroupsImpl<kOut, false>(qweight, zero_point, scales_f16, group_size,
-                                      group_begin, group_end, output);
+    DequantizeGroupsImpl<kOut, false>(qweight, zero_point, scales_f16, group_size, group_begin,
+                                      group_end, output);
   }
 }
 
-void DequantizeGroupsT(const uint8_t* HWY_RESTRICT qweight,
-                       const int8_t* HWY_RESTRICT zero_point,
+void DequantizeGroupsT(const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
                        const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
                        size_t group_begin, size_t group_end, void* HWY_RESTRICT out,
                        OutputType type, bool stream) {
   switch (type) {
     case OutputType::kF16:
-      return DequantizeGroupsOf<OutputType::kF16>(qweight, zero_point, scales_f16,
-                                                  group_size, group_begin, group_end, out,
-                                                  stream);
+      return DequantizeGroupsOf<OutputType::kF16>(qweight, zero_point, scales_f16, group_size,
+                                                  group_begin, group_end, out, stream);
     case OutputType::kBF16:
-      return DequantizeGroupsOf<OutputType::kBF16>(qweight, zero_point, scales_f16,
-                                                   group_size, group_begin, group_end, out,
-                                                   stream);
+      return DequantizeGroupsOf<OutputType::kBF16>(qweight, zero_point, scales_f16, group_size,
+                                                   group_begin, group_end, out, stream);
     case OutputType::kF32:
-      return DequantizeGroupsOf<OutputType::kF32>(qweight, zero_point, scales_f16,
-                                                  group_size, group_begin, group_end, out,
-                                                  stream);
+      return DequantizeGroupsOf<OutputType::kF32>(qweight, zero_point, scales_f16, group_size,
+                                                  group_begin, group_end, out, stream);
   }
 }
 
-void UnpackGroupsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
-                   size_t group_begin, size_t group_end,
-                   uint8_t* HWY_RESTRICT out_codes) {
+void UnpackGroupsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size, size_t group_begin,
+                   size_t group_end, uint8_t* HWY_RESTRICT out_codes) {
   // Unpacking ignores group boundaries: the groups' codes form one stream.
   const DU32 du32;
   const size_t chunk_codes = 4 * hn::Lanes(du32);
@@ -304,8 +297,7 @@ void UnpackGroupsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
   }
   if (i < total_codes) {
     const size_t rest = total_codes - i;
-    UnpackChunk(du32, Readable(packed, PackedBytesPerGroup(rest), packed_end, padded),
-                partial_out);
+    UnpackChunk(du32, Readable(packed, PackedBytesPerGroup(rest), packed_end, padded), partial_out);
     memcpy(out + i, partial_out, rest);
   }
 }

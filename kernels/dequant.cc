@@ -7,7 +7,6 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/dequant.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include "hwy/highway.h"
 #include "kernels/dequant-inl.h"
 
@@ -22,17 +21,15 @@ HWY_EXPORT(DequantizeGroupsT);
 HWY_EXPORT(UnpackGroupsT);
 HWY_EXPORT(TargetNameT);
 
-void DequantizeGroups(const uint8_t* qweight, const int8_t* zero_point,
-                      const uint16_t* scales_f16, size_t group_size,
-                      size_t group_begin, size_t group_end, void* out,
+void DequantizeGroups(const uint8_t* qweight, const int8_t* zero_point, const uint16_t* scales_f16,
+                      size_t group_size, size_t group_begin, size_t group_end, void* out,
                       OutputType type, bool stream) {
   HWY_DYNAMIC_DISPATCH(DequantizeGroupsT)
-  (qweight, zero_point, scales_f16, group_size, group_begin, group_end, out, type,
-   stream);
+  (qweight, zero_point, scales_f16, group_size, group_begin, group_end, out, type, stream);
 }
 
-void UnpackGroups(const uint8_t* qweight, size_t group_size, size_t group_begin,
-                  size_t group_end, uint8_t* out_codes) {
+void UnpackGroups(const uint8_t* qweight, size_t group_size, size_t group_begin, size_t group_end,
+                  uint8_t* out_codes) {
   HWY_DYNAMIC_DISPATCH(UnpackGroupsT)
   (qweight, group_size, group_begin, group_end, out_codes);
 }

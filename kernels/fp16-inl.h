@@ -23,11 +23,10 @@
 #include "hwy/highway.h"
 
 #undef Q6BIT_HW_F16_DEMOTE
-#if ((HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 ||   \
-      HWY_TARGET == HWY_AVX3_DL) && !defined(HWY_DISABLE_F16C)) || \
-    (HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64) ||            \
-    HWY_TARGET == HWY_SVE || HWY_TARGET == HWY_SVE2 ||         \
-    HWY_TARGET == HWY_SVE_256 || HWY_TARGET == HWY_SVE2_128
+#if ((HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL) && \
+     !defined(HWY_DISABLE_F16C)) ||                                                     \
+    (HWY_TARGET == HWY_NEON && HWY_ARCH_ARM_A64) || HWY_TARGET == HWY_SVE ||            \
+    HWY_TARGET == HWY_SVE2 || HWY_TARGET == HWY_SVE_256 || HWY_TARGET == HWY_SVE2_128
 #define Q6BIT_HW_F16_DEMOTE 1
 #else
 #define Q6BIT_HW_F16_DEMOTE 0
@@ -45,34 +44,32 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Relies only on the FPU's default round-to-nearest mode for the subnormal
 // case, as the float32 multiplication before it does.
 template <class DF>
-HWY_INLINE hn::Vec<hn::RebindToSigned<DF>> F32ToF16BitsI32Software(
-    DF df, hn::Vec<DF> v) {
+HWY_INLINE hn::Vec<hn::RebindToSigned<DF>> F32ToF16BitsI32Software(DF df, hn::Vec<DF> v) {
   const hn::RebindToSigned<DF> di;
   const hn::RebindToUnsigned<DF> du;
   const auto bits = hn::BitCast(di, v);
   const auto sign_mask = hn::Set(di, static_cast<int32_t>(0x80000000u));
-  const auto sign16 = hn::BitCast(
-      di, hn::ShiftRight<16>(hn::BitCast(du, hn::And(bits, sign_mask))));
+  const auto sign16 =
+      hn::BitCast(di, hn::ShiftRight<16>(hn::BitCast(du, hn::And(bits, sign_mask))));
   const auto abs = hn::AndNot(sign_mask, bits);  // as a non-negative int
 
   // Normal results: rebias the exponent (127 -> 15) and round the 23-bit
   // mantissa to 10 bits: add 0xFFF plus the lowest kept bit, then drop 13.
   const auto lowest_kept = hn::And(hn::ShiftRight<13>(abs), hn::Set(di, 1));
-  const auto normal = hn::ShiftRight<13>(hn::Add(
-      hn::Add(abs, hn::Set(di, -(112 << 23) + 0xFFF)), lowest_kept));
+  const auto normal =
+      hn::ShiftRight<13>(hn::Add(hn::Add(abs, hn::Set(di, -(112 << 23) + 0xFFF)), lowest_kept));
 
   // Subnormal results (|v| < 2^-14): adding 0.5f makes the FPU round |v| to a
   // multiple of 2^-24, the fp16 subnormal step; the low bits are the result.
   const auto half = hn::Set(di, 126 << 23);  // 0.5f
-  const auto subnormal = hn::Sub(
-      hn::BitCast(di, hn::Add(hn::BitCast(df, abs), hn::BitCast(df, half))),
-      half);
+  const auto subnormal =
+      hn::Sub(hn::BitCast(di, hn::Add(hn::BitCast(df, abs), hn::BitCast(df, half))), half);
 
   const auto kMinNormal = hn::Set(di, 113 << 23);  // 2^-14
   const auto kOverflow = hn::Set(di, 143 << 23);   // 2^16: inf or NaN
   const auto kInf32 = hn::Set(di, 0x7F800000);
-  const auto nan = hn::Or(hn::Set(di, 0x7E00), hn::And(hn::ShiftRight<13>(abs),
-                                                       hn::Set(di, 0x3FF)));
+  const auto nan =
+      hn::Or(hn::Set(di, 0x7E00), hn::And(hn::ShiftRight<13>(abs), hn::Set(di, 0x3FF)));
   const auto special = hn::IfThenElse(hn::Gt(abs, kInf32), nan, hn::Set(di, 0x7C00));
   auto magnitude = hn::IfThenElse(hn::Lt(abs, kMinNormal), subnormal, normal);
   magnitude = hn::IfThenElse(hn::Lt(abs, kOverflow), magnitude, special);
@@ -92,8 +89,8 @@ HWY_INLINE hn::Vec<DF> F16BitsI32ToF32Software(DF df, hn::Vec<hn::RebindToSigned
   const auto shifted = hn::ShiftLeft<13>(hn::And(h, hn::Set(di, 0x7FFF)));
   const auto normal = hn::Add(shifted, hn::Set(di, 112 << 23));
   const auto special = hn::Or(shifted, hn::Set(di, 0x7F800000));
-  const auto subnormal = hn::BitCast(
-      di, hn::Mul(hn::ConvertTo(df, mantissa), hn::Set(df, 5.9604644775390625e-8f)));
+  const auto subnormal =
+      hn::BitCast(di, hn::Mul(hn::ConvertTo(df, mantissa), hn::Set(df, 5.9604644775390625e-8f)));
   auto magnitude = hn::IfThenElse(hn::Eq(exponent, hn::Zero(di)), subnormal, normal);
   magnitude = hn::IfThenElse(hn::Eq(exponent, hn::Set(di, 0x7C00)), special, magnitude);
   return hn::BitCast(df, hn::Or(magnitude, sign));
@@ -101,8 +98,7 @@ HWY_INLINE hn::Vec<DF> F16BitsI32ToF32Software(DF df, hn::Vec<hn::RebindToSigned
 
 // fp16 bits of v, rounded to nearest even, on every target.
 template <class DF>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToF16Bits(DF df,
-                                                          hn::Vec<DF> v) {
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToF16Bits(DF df, hn::Vec<DF> v) {
 #if Q6BIT_HW_F16_DEMOTE
   const hn::Rebind<hwy::float16_t, DF> df16;
   return hn::BitCast(hn::Rebind<uint16_t, DF>(), hn::DemoteTo(df16, v));
@@ -133,10 +129,10 @@ HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToBF16Bits(DF df, hn::Vec<DF> v)
   const auto bits = hn::BitCast(du, v);
   const auto lowest_kept = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u));
   // No overflow into the sign: an fp16 value is far below bf16's maximum.
-  const auto rounded = hn::ShiftRight<16>(hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu),
-                                                                lowest_kept)));
-  const auto result = hn::IfThenElse(hn::RebindMask(du, hn::Eq(v, v)), rounded,
-                                     hn::Set(du, 0x7FC0u));
+  const auto rounded =
+      hn::ShiftRight<16>(hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), lowest_kept)));
+  const auto result =
+      hn::IfThenElse(hn::RebindMask(du, hn::Eq(v, v)), rounded, hn::Set(du, 0x7FC0u));
   // Lanes hold 0..0xFFFF: the signed-to-unsigned demotion never saturates.
   return hn::DemoteTo(hn::Rebind<uint16_t, DF>(), hn::BitCast(di, result));
 }

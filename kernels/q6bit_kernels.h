@@ -24,23 +24,20 @@ namespace q6bit {
 enum class OutputType { kF16, kBF16, kF32 };
 
 // Bytes of one output element.
-constexpr size_t OutputBytes(OutputType type) {
-  return type == OutputType::kF32 ? 4 : 2;
-}
+constexpr size_t OutputBytes(OutputType type) { return type == OutputType::kF32 ? 4 : 2; }
 
 // out[g * G + i] = w(g, i) as `type`, for g in [group_begin, group_end),
 // i in [0, G); `out` points at elements of `type` (uint16_t or float).
 // stream: write with non-temporal stores (bypassing the caches), worth it for
 // outputs far larger than the caches; used where the output alignment
 // allows, ordinary stores otherwise. Same bits either way.
-void DequantizeGroups(const uint8_t* qweight, const int8_t* zero_point,
-                      const uint16_t* scales_f16, size_t group_size,
-                      size_t group_begin, size_t group_end, void* out,
+void DequantizeGroups(const uint8_t* qweight, const int8_t* zero_point, const uint16_t* scales_f16,
+                      size_t group_size, size_t group_begin, size_t group_end, void* out,
                       OutputType type = OutputType::kF16, bool stream = false);
 
 // out_codes[g * G + i] = code(g, i) (0..63), for groups in the range.
-void UnpackGroups(const uint8_t* qweight, size_t group_size, size_t group_begin,
-                  size_t group_end, uint8_t* out_codes);
+void UnpackGroups(const uint8_t* qweight, size_t group_size, size_t group_begin, size_t group_end,
+                  uint8_t* out_codes);
 
 // Name of the Highway target that dynamic dispatch uses now (e.g. "AVX3_DL").
 std::string ActiveTarget();

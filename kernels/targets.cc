@@ -3,13 +3,14 @@
 // which only dispatches. Compiled with the same Highway target macros as
 // dequant.cc (HWY_WANT_AVX3_DL, no -march), so HWY_TARGETS here is the set
 // that dequant.cc compiled.
+#include "hwy/targets.h"
+
 #include <stdint.h>
 
 #include <string>
 #include <vector>
 
 #include "hwy/highway.h"
-#include "hwy/targets.h"
 #include "kernels/q6bit_kernels.h"
 
 namespace q6bit {

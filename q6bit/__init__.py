@@ -8,9 +8,9 @@ Public API:
 Seed-compatible aliases: calculate_dequant, unsqueeze_from_6bit.
 The oracle: q6bit.reference.
 """
+
 from .hashing import full_sha256, sampled_sha256
-from .ops import (dequantize, force_kernel_target, kernel_target, kernel_targets,
-                  unpack)
+from .ops import dequantize, force_kernel_target, kernel_target, kernel_targets, unpack
 from .quantize import pack_6bit, quantize
 from .recover import recover_from_quant
 
@@ -21,7 +21,16 @@ calculate_dequant = dequantize
 unsqueeze_from_6bit = unpack
 
 __all__ = [
-    "recover_from_quant", "dequantize", "unpack", "quantize", "pack_6bit",
-    "calculate_dequant", "unsqueeze_from_6bit", "kernel_target",
-    "kernel_targets", "force_kernel_target", "sampled_sha256", "full_sha256",
+    "recover_from_quant",
+    "dequantize",
+    "unpack",
+    "quantize",
+    "pack_6bit",
+    "calculate_dequant",
+    "unsqueeze_from_6bit",
+    "kernel_target",
+    "kernel_targets",
+    "force_kernel_target",
+    "sampled_sha256",
+    "full_sha256",
 ]

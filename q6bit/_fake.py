@@ -7,6 +7,7 @@ kernels) so that symbolic shapes work. The C++ library names this module
 Checks mirror csrc/validate.cpp's where they concern shapes and dtypes; the
 messages name the op and the argument.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,15 +18,39 @@ OUTPUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 _INT64_MAX = (1 << 63) - 1
 
 
+def _check_group_tensor(op: str, name: str, t, dtype, expected: list, qweight) -> None:
+    """zero_point / scales: dtype, shape [..., n_groups, 1], qweight's device."""
+    torch._check(t.dtype == dtype, lambda: f"{op}: {name} must be {dtype}, got {t.dtype}")
+    torch._check(
+        list(t.shape) == expected,
+        lambda: (
+            f"{op}: {name} must have shape "
+            f"{expected} (one per group of qweight), got {list(t.shape)}"
+        ),
+    )
+    torch._check(
+        t.device == qweight.device,
+        lambda: f"{op}: {name} is on {t.device} but qweight is on {qweight.device}",
+    )
+
+
 def _layout(op: str, qweight, zero_point=None, scales=None):
     """(group size, output shape) of a triple, checked like the CPU op."""
-    torch._check(qweight.dtype == torch.uint8,
-                 lambda: f"{op}: qweight must be uint8, got {qweight.dtype}")
-    torch._check(qweight.dim() >= 2, lambda: f"{op}: qweight must have shape "
-                 f"[..., n_groups, 3*G/4], got {list(qweight.shape)}")
+    torch._check(
+        qweight.dtype == torch.uint8, lambda: f"{op}: qweight must be uint8, got {qweight.dtype}"
+    )
+    torch._check(
+        qweight.dim() >= 2,
+        lambda: f"{op}: qweight must have shape [..., n_groups, 3*G/4], got {list(qweight.shape)}",
+    )
     packed = qweight.shape[-1]
-    torch._check(packed % 3 == 0, lambda: f"{op}: qweight's last dim ({packed}) must be a "
-                 "positive multiple of 3 (3 bytes hold 4 codes)")
+    torch._check(
+        packed % 3 == 0,
+        lambda: (
+            f"{op}: qweight's last dim ({packed}) must be a "
+            "positive multiple of 3 (3 bytes hold 4 codes)"
+        ),
+    )
     torch._check(packed > 0, lambda: f"{op}: qweight's last dim must be positive")
     group_size = packed // 3 * 4
     shape = [*qweight.shape[:-2], qweight.shape[-2] * group_size]
@@ -33,25 +58,28 @@ def _layout(op: str, qweight, zero_point=None, scales=None):
     for d in shape:
         numel = numel * d
     if isinstance(numel, int):  # concrete shapes only: a SymInt cannot overflow here
-        torch._check(numel <= _INT64_MAX >> 2 and shape[-1] <= _INT64_MAX,
-                     lambda: f"{op}: qweight of shape {list(qweight.shape)} gives an output "
-                     "too large to represent (overflows int64)")
+        torch._check(
+            numel <= _INT64_MAX >> 2 and shape[-1] <= _INT64_MAX,
+            lambda: (
+                f"{op}: qweight of shape {list(qweight.shape)} gives an output "
+                "too large to represent (overflows int64)"
+            ),
+        )
     expected = [*qweight.shape[:-1], 1]
-    for name, t, dtype in (("zero_point", zero_point, torch.int8),
-                           ("scales", scales, torch.float16)):
-        if t is None:
-            continue
-        torch._check(t.dtype == dtype, lambda: f"{op}: {name} must be {dtype}, got {t.dtype}")
-        torch._check(list(t.shape) == expected, lambda: f"{op}: {name} must have shape "
-                     f"{expected} (one per group of qweight), got {list(t.shape)}")
-        torch._check(t.device == qweight.device, lambda: f"{op}: {name} is on {t.device} "
-                     f"but qweight is on {qweight.device}")
+    for name, t, dtype in (
+        ("zero_point", zero_point, torch.int8),
+        ("scales", scales, torch.float16),
+    ):
+        if t is not None:
+            _check_group_tensor(op, name, t, dtype, expected, qweight)
     return group_size, shape
 
 
 def _check_dtype(op: str, arg: str, dtype) -> None:
-    torch._check(dtype in OUTPUT_DTYPES, lambda: f"{op}: {arg} must be torch.float16, "
-                 f"torch.bfloat16 or torch.float32, got {dtype}")
+    torch._check(
+        dtype in OUTPUT_DTYPES,
+        lambda: f"{op}: {arg} must be torch.float16, torch.bfloat16 or torch.float32, got {dtype}",
+    )
 
 
 @torch.library.register_fake("q6bit::dequantize")
@@ -69,17 +97,23 @@ def dequantize_out_fake(qweight, zero_point, scales, *, out):
     numel = 1
     for d in shape:
         numel = numel * d
-    torch._check(out.numel() == numel, lambda: f"{op}: out must be a contiguous tensor of "
-                 f"{numel} elements, got {out.numel()}")
+    torch._check(
+        out.numel() == numel,
+        lambda: f"{op}: out must be a contiguous tensor of {numel} elements, got {out.numel()}",
+    )
     return out.resize_(shape)
 
 
 @torch.library.register_fake("q6bit::dequantize_list")
 def dequantize_list_fake(qweights, zero_points, scales):
     op = "q6bit.dequantize_list"
-    torch._check(len(qweights) == len(zero_points) == len(scales),
-                 lambda: f"{op}: got {len(qweights)} qweights, {len(zero_points)} "
-                 f"zero_points and {len(scales)} scales; they must pair up")
+    torch._check(
+        len(qweights) == len(zero_points) == len(scales),
+        lambda: (
+            f"{op}: got {len(qweights)} qweights, {len(zero_points)} "
+            f"zero_points and {len(scales)} scales; they must pair up"
+        ),
+    )
     outputs = []
     for i, triple in enumerate(zip(qweights, zero_points, scales)):
         _, shape = _layout(f"{op}[{i}]", *triple)

@@ -7,9 +7,10 @@ process may set them after importing q6bit.
 | Q6BIT_BACKEND | fast | dequantizer of the vLLM integration: fast (kernels) or reference |
 | Q6BIT_FULL_HASH | 0 | 1: the load log adds a full-content sha256 of every weight |
 | Q6BIT_CACHE | ~/.cache/q6bit | where demo and test models are built and cached |
-| Q6BIT_HUGE_PAGES | 1 | 0: large op outputs use torch's allocator, not huge-page mappings (read by csrc/) |
-| Q6BIT_STREAM | 1 | 0: no streaming (non-temporal) stores for large outputs (read by csrc/) |
+| Q6BIT_HUGE_PAGES | 1 | 0: large op outputs use torch's allocator, not huge pages (csrc/) |
+| Q6BIT_STREAM | 1 | 0: no streaming (non-temporal) stores for large outputs (csrc/) |
 """
+
 from __future__ import annotations
 
 import os
@@ -27,6 +28,7 @@ _TRUE = ("1", "true", "yes", "on")
 def backend() -> str:
     """Q6BIT_BACKEND, checked: "fast" or "reference"."""
     from .ops import check_backend
+
     value = os.environ.get(BACKEND, "fast").strip() or "fast"
     check_backend(value)
     return value

@@ -1,5 +1,6 @@
 """Checksums of a recovered model, as the original judge computed them,
 usable on a list or fed one tensor at a time while streaming."""
+
 from __future__ import annotations
 
 import hashlib

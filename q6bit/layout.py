@@ -14,6 +14,7 @@ X.scales        float16  [..., n_groups, 1]          one scale per group
 ``w = fp16_rne(float(code - zero_point) * float(scale))``, shape
 ``[..., n_groups * G]``. Names are grouped by the part before the last dot.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ def check_group_size(group_size: int) -> None:
 @dataclass
 class Triple:
     """The three members of one quantized weight, as they are found."""
+
     name: str
     parts: dict = field(default_factory=dict)  # part -> value (tensor, or anything)
 
@@ -78,5 +80,7 @@ class IncompleteTripleError(ValueError):
 
 def missing_message(triples) -> str:
     lines = [f"  {t.name}: missing {', '.join(t.missing())}" for t in triples]
-    return ("incomplete q6bit triples (each quantized weight needs .qweight, "
-            ".zero_point and .scales):\n" + "\n".join(lines))
+    return (
+        "incomplete q6bit triples (each quantized weight needs .qweight, "
+        ".zero_point and .scales):\n" + "\n".join(lines)
+    )

@@ -1,5 +1,6 @@
 """This process's memory as Linux reports it (/proc/self/status): used by
 the benchmarks and by the vLLM loader's per-rank log."""
+
 from __future__ import annotations
 
 from pathlib import Path

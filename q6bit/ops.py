@@ -7,6 +7,7 @@ q6bit/triton_ops.py); other tensors go to the reference, which is bit-exact
 there too. ``backend="reference"`` always runs
 the plain-PyTorch oracle of q6bit/reference.py.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,6 +25,7 @@ def _load_extension():
     if _loaded is None:
         try:
             from . import _C, _fake  # noqa: F401
+
             _loaded = True
         except ImportError as e:
             _loaded = e
@@ -33,8 +35,10 @@ def _load_extension():
         raise RuntimeError(
             "q6bit's C++ extension is not built or cannot load "
             f"({_loaded}). Install with `pip install --no-build-isolation .` "
-            "against the installed torch, or pass backend='reference'.")
+            "against the installed torch, or pass backend='reference'."
+        )
     from . import _C
+
     return _C
 
 
@@ -56,6 +60,7 @@ def _device_kernel(device_type: str) -> bool:
     device type, registering the Triton one for CUDA on first use."""
     if device_type == "cuda":
         from . import triton_ops
+
         return triton_ops.ensure_registered()
     return False
 
@@ -64,13 +69,19 @@ def _use_device_op(backend: str, *tensors: torch.Tensor) -> bool:
     """backend "fast" and all tensors on one non-CPU device with a kernel."""
     check_backend(backend)
     types = {t.device.type for t in tensors}
-    return (backend == "fast" and len(types) == 1 and "cpu" not in types
-            and _device_kernel(types.pop()))
+    return (
+        backend == "fast" and len(types) == 1 and "cpu" not in types and _device_kernel(types.pop())
+    )
 
 
-def dequantize(qweight: torch.Tensor, zero_point: torch.Tensor,
-               scales: torch.Tensor, backend: str = "fast",
-               huge_pages: bool = True, dtype: torch.dtype = torch.float16) -> torch.Tensor:
+def dequantize(
+    qweight: torch.Tensor,
+    zero_point: torch.Tensor,
+    scales: torch.Tensor,
+    backend: str = "fast",
+    huge_pages: bool = True,
+    dtype: torch.dtype = torch.float16,
+) -> torch.Tensor:
     """Weight [..., n_groups*G] of one q6bit triple, as `dtype`: the fp16
     result converted as ``.to(dtype)`` does (float16, bfloat16 or float32).
     CPU tensors run the Highway kernels, CUDA tensors the Triton kernel.
@@ -97,8 +108,9 @@ def _output_numel(qweight: torch.Tensor) -> int:
     return qweight.numel() // 3 * 4
 
 
-def dequantize_into(qweight: torch.Tensor, zero_point: torch.Tensor,
-                    scales: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def dequantize_into(
+    qweight: torch.Tensor, zero_point: torch.Tensor, scales: torch.Tensor, out: torch.Tensor
+) -> torch.Tensor:
     """Kernels only: writes the weight into `out` (a contiguous tensor of as
     many elements on the inputs' device, float16, bfloat16 or float32,
     sharing no memory with the inputs; it takes the weight's shape) and
@@ -141,8 +153,9 @@ def kernel_targets() -> list[str]:
 def force_kernel_target(name: str) -> None:
     """Pins dispatch to one runnable target ("" restores the best one)."""
     if not _load_extension().force_kernel_target(name):
-        raise ValueError(f"kernel target {name!r} is not runnable here; "
-                         f"choose one of {kernel_targets()}")
+        raise ValueError(
+            f"kernel target {name!r} is not runnable here; choose one of {kernel_targets()}"
+        )
 
 
 def parallel_threads() -> int:

@@ -5,6 +5,7 @@ point is an exact code in 0..63 and zeros stay exact), scale stored as fp16,
 codes rounded half-to-even. Deterministic: the same weight gives the same
 bytes on every host.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,8 +28,10 @@ def quantize(weight: torch.Tensor, group_size: int = fmt.DEFAULT_GROUP_SIZE):
     scales) in the q6bit layout."""
     fmt.check_group_size(group_size)
     if weight.dim() < 1 or weight.shape[-1] % group_size:
-        raise ValueError(f"last dim of weight {tuple(weight.shape)} is not a "
-                         f"multiple of the group size {group_size}")
+        raise ValueError(
+            f"last dim of weight {tuple(weight.shape)} is not a "
+            f"multiple of the group size {group_size}"
+        )
     if not weight.is_floating_point():
         raise ValueError(f"weight must be floating point, got {weight.dtype}")
     w = weight.detach().to(torch.float32).reshape(*weight.shape[:-1], -1, group_size)

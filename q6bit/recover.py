@@ -1,4 +1,5 @@
 """recover_from_quant: the drop-in replacement of the seed's function."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -45,8 +46,10 @@ def recover_from_quant(named_tensors, backend: str = "fast"):
     the order their triples were first seen)."""
     check_backend(backend)
     triples, out = collect_triples(named_tensors)
-    parts = [(t.parts[fmt.QWEIGHT], t.parts[fmt.ZERO_POINT], t.parts[fmt.SCALES])
-             for t in triples.values()]
+    parts = [
+        (t.parts[fmt.QWEIGHT], t.parts[fmt.ZERO_POINT], t.parts[fmt.SCALES])
+        for t in triples.values()
+    ]
     try:
         weights = dequantize_list(parts, backend)
     except (ValueError, RuntimeError):

@@ -4,6 +4,7 @@ These three functions are what the original task shipped (the seed). Their
 result is the definition of correct: q6bit's kernels must match them bit for
 bit. Keep them simple and literal; never "optimize" them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,9 @@ def unsqueeze_from_6bit(qweight: torch.Tensor) -> torch.Tensor:
     return torch.stack((v0, v1, v2, v3), dim=-1).reshape(*qweight.shape[:-1], -1)
 
 
-def calculate_dequant(qweight: torch.Tensor, zero_point: torch.Tensor,
-                      scales: torch.Tensor) -> torch.Tensor:
+def calculate_dequant(
+    qweight: torch.Tensor, zero_point: torch.Tensor, scales: torch.Tensor
+) -> torch.Tensor:
     """((codes - zero_point) * scales), last two dims merged, float16.
 
     uint8 - int8 promotes to int16; int16 * float16 gives float16 computed
@@ -45,6 +47,7 @@ def recover_from_quant(named_tensors):
         base, part = split
         triples.setdefault(base, {})[part] = tensor
     for base, parts in triples.items():
-        out.append((base, calculate_dequant(parts[fmt.QWEIGHT], parts[fmt.ZERO_POINT],
-                                            parts[fmt.SCALES])))
+        out.append(
+            (base, calculate_dequant(parts[fmt.QWEIGHT], parts[fmt.ZERO_POINT], parts[fmt.SCALES]))
+        )
     return out

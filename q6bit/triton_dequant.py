@@ -22,6 +22,7 @@ bf16 and fp32 outputs convert that fp16 value (fp16 -> fp32 is exact; then
 round to nearest even for bf16, in integer arithmetic), as
 `reference(...).to(dtype)` does.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,7 @@ import triton
 import triton.language as tl
 
 OUT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-_TL_DTYPES = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16,
-              torch.float32: tl.float32}
+_TL_DTYPES = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32}
 _INT32_LIMIT = 2**31 - 1
 
 
@@ -60,38 +60,56 @@ def _convert(h, OUT_DTYPE: tl.constexpr):
 
 
 @triton.jit
-def _tile(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups, block,
-          G: tl.constexpr, GP: tl.constexpr, BLOCK_G: tl.constexpr,
-          OUT_DTYPE: tl.constexpr):
+def _tile(
+    q_ptr,
+    zp_ptr,
+    s_ptr,
+    out_ptr,
+    n_groups,
+    block,
+    G: tl.constexpr,
+    GP: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    OUT_DTYPE: tl.constexpr,
+):
     """Groups [block*BLOCK_G, (block+1)*BLOCK_G) of one tensor, byte loads
     (any G that is a multiple of 4)."""
     P: tl.constexpr = G // 4 * 3
-    rows = block * BLOCK_G + tl.arange(0, BLOCK_G)        # group indices
+    rows = block * BLOCK_G + tl.arange(0, BLOCK_G)  # group indices
     row_ok = rows < n_groups
     zp = tl.load(zp_ptr + rows, mask=row_ok, other=0).to(tl.int32)
     scale = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
 
-    j = tl.arange(0, GP)                                   # code index in a group
+    j = tl.arange(0, GP)  # code index in a group
     bit = j * 6
     lo_byte = bit >> 3
     shift = bit & 7
     ok = row_ok[:, None] & (j < G)[None, :]
     src = q_ptr + rows[:, None] * P + lo_byte[None, :]
     b0 = tl.load(src, mask=ok, other=0).to(tl.int32)
-    crosses = ok & (shift > 2)[None, :]                    # code spans two bytes
+    crosses = ok & (shift > 2)[None, :]  # code spans two bytes
     b1 = tl.load(src + 1, mask=crosses, other=0).to(tl.int32)
     code = ((b0 | (b1 << 8)) >> shift[None, :]) & 63
 
-    w = (code - zp[:, None]).to(tl.float32) * scale[:, None]   # exact
-    h = w.to(tl.float16, fp_downcast_rounding="rtne")          # the one rounding
+    w = (code - zp[:, None]).to(tl.float32) * scale[:, None]  # exact
+    h = w.to(tl.float16, fp_downcast_rounding="rtne")  # the one rounding
     dst = out_ptr + rows[:, None] * G + j[None, :]
     tl.store(dst, _convert(h, OUT_DTYPE), mask=ok)
 
 
 @triton.jit
-def _dequant_kernel(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups,
-                    G: tl.constexpr, GP: tl.constexpr, BLOCK_G: tl.constexpr,
-                    OUT_DTYPE: tl.constexpr, WIDE: tl.constexpr):
+def _dequant_kernel(
+    q_ptr,
+    zp_ptr,
+    s_ptr,
+    out_ptr,
+    n_groups,
+    G: tl.constexpr,
+    GP: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    OUT_DTYPE: tl.constexpr,
+    WIDE: tl.constexpr,
+):
     pid = tl.program_id(0)
     if WIDE:  # offsets past 2**31: 64-bit index arithmetic
         pid = pid.to(tl.int64)
@@ -127,13 +145,22 @@ def _codes16(w0, w1, w2):
 
 
 @triton.jit
-def _tile16(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups, block,
-            G: tl.constexpr, UP: tl.constexpr, BLOCK_G: tl.constexpr,
-            OUT_DTYPE: tl.constexpr):
+def _tile16(
+    q_ptr,
+    zp_ptr,
+    s_ptr,
+    out_ptr,
+    n_groups,
+    block,
+    G: tl.constexpr,
+    UP: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    OUT_DTYPE: tl.constexpr,
+):
     """G a multiple of 16: 3 word loads per 16 codes instead of 2 byte loads
     per code (the byte kernel is bound by load instructions, not bytes).
     q_ptr points to int32 words: a group is 3G/16 of them."""
-    U: tl.constexpr = G // 16                              # 12-byte units a group
+    U: tl.constexpr = G // 16  # 12-byte units a group
     rows = block * BLOCK_G + tl.arange(0, BLOCK_G)
     row_ok = rows < n_groups
     zp = tl.load(zp_ptr + rows, mask=row_ok, other=0).to(tl.int32)
@@ -147,17 +174,26 @@ def _tile16(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups, block,
     w2 = tl.load(src + 2, mask=ok, other=0)
     code = tl.reshape(_codes16(w0, w1, w2), (BLOCK_G, UP * 16))
 
-    w = (code - zp[:, None]).to(tl.float32) * scale[:, None]   # exact
-    h = w.to(tl.float16, fp_downcast_rounding="rtne")          # the one rounding
+    w = (code - zp[:, None]).to(tl.float32) * scale[:, None]  # exact
+    h = w.to(tl.float16, fp_downcast_rounding="rtne")  # the one rounding
     col = tl.arange(0, UP * 16)
     dst = out_ptr + rows[:, None] * G + col[None, :]
     tl.store(dst, _convert(h, OUT_DTYPE), mask=row_ok[:, None] & (col < G)[None, :])
 
 
 @triton.jit
-def _dequant16_kernel(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups,
-                      G: tl.constexpr, UP: tl.constexpr, BLOCK_G: tl.constexpr,
-                      OUT_DTYPE: tl.constexpr, WIDE: tl.constexpr):
+def _dequant16_kernel(
+    q_ptr,
+    zp_ptr,
+    s_ptr,
+    out_ptr,
+    n_groups,
+    G: tl.constexpr,
+    UP: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    OUT_DTYPE: tl.constexpr,
+    WIDE: tl.constexpr,
+):
     pid = tl.program_id(0)
     if WIDE:
         pid = pid.to(tl.int64)
@@ -181,22 +217,33 @@ def check_inputs(qweight, zero_point, scales) -> int:
     contiguous); returns the group size. The usual case is tested first in
     few Python operations: the list op pays this per tensor on the host."""
     shape = qweight.shape
-    if (qweight.dtype == torch.uint8 and zero_point.dtype == torch.int8
-            and scales.dtype == torch.float16 and len(shape) >= 2 and shape[-1] % 3 == 0
-            and zero_point.shape == scales.shape == shape[:-1] + (1,)
-            and qweight.device == zero_point.device == scales.device
-            and qweight.is_contiguous() and zero_point.is_contiguous()
-            and scales.is_contiguous()):
+    if (
+        qweight.dtype == torch.uint8
+        and zero_point.dtype == torch.int8
+        and scales.dtype == torch.float16
+        and len(shape) >= 2
+        and shape[-1] % 3 == 0
+        and zero_point.shape == scales.shape == shape[:-1] + (1,)
+        and qweight.device == zero_point.device == scales.device
+        and qweight.is_contiguous()
+        and zero_point.is_contiguous()
+        and scales.is_contiguous()
+    ):
         return shape[-1] // 3 * 4
     _raise_invalid(qweight, zero_point, scales)
 
 
 def _raise_invalid(qweight, zero_point, scales):
     """The error check_inputs found, named."""
-    if qweight.dtype != torch.uint8 or zero_point.dtype != torch.int8 \
-            or scales.dtype != torch.float16:
-        raise ValueError("expected qweight uint8, zero_point int8, scales float16, got "
-                         f"{qweight.dtype}, {zero_point.dtype}, {scales.dtype}")
+    if (
+        qweight.dtype != torch.uint8
+        or zero_point.dtype != torch.int8
+        or scales.dtype != torch.float16
+    ):
+        raise ValueError(
+            "expected qweight uint8, zero_point int8, scales float16, got "
+            f"{qweight.dtype}, {zero_point.dtype}, {scales.dtype}"
+        )
     if qweight.dim() < 2 or qweight.shape[-1] % 3:
         raise ValueError(f"qweight must be [..., n_groups, 3*G/4], got {tuple(qweight.shape)}")
     groups_shape = (*qweight.shape[:-1], 1)
@@ -204,8 +251,10 @@ def _raise_invalid(qweight, zero_point, scales):
         if tuple(t.shape) != groups_shape:
             raise ValueError(f"{name} must have shape {groups_shape}, got {tuple(t.shape)}")
     if not (qweight.device == zero_point.device == scales.device):
-        raise ValueError("all tensors must be on one device, got "
-                         f"{qweight.device}, {zero_point.device}, {scales.device}")
+        raise ValueError(
+            "all tensors must be on one device, got "
+            f"{qweight.device}, {zero_point.device}, {scales.device}"
+        )
     raise ValueError("qweight, zero_point, scales and out must be contiguous")
 
 
@@ -215,13 +264,15 @@ def check_triple(qweight, zero_point, scales, out) -> int:
     if out.dtype not in OUT_DTYPES:
         raise ValueError(f"out dtype must be one of {OUT_DTYPES}, got {out.dtype}")
     if out.device != qweight.device:
-        raise ValueError(f"all tensors must be on one device, got {qweight.device}, "
-                         f"out on {out.device}")
+        raise ValueError(
+            f"all tensors must be on one device, got {qweight.device}, out on {out.device}"
+        )
     if not out.is_contiguous():
         raise ValueError("qweight, zero_point, scales and out must be contiguous")
     if out.numel() != zero_point.numel() * group_size:
-        raise ValueError(f"out has {out.numel()} elements, the weight "
-                         f"{zero_point.numel() * group_size}")
+        raise ValueError(
+            f"out has {out.numel()} elements, the weight {zero_point.numel() * group_size}"
+        )
     return group_size
 
 
@@ -230,9 +281,13 @@ def uses_words(group_size: int, qweight: torch.Tensor) -> bool:
     return group_size % 16 == 0 and qweight.data_ptr() % 4 == 0
 
 
-def dequantize_into(qweight: torch.Tensor, zero_point: torch.Tensor,
-                    scales: torch.Tensor, out: torch.Tensor,
-                    block_groups: int | None = None) -> torch.Tensor:
+def dequantize_into(
+    qweight: torch.Tensor,
+    zero_point: torch.Tensor,
+    scales: torch.Tensor,
+    out: torch.Tensor,
+    block_groups: int | None = None,
+) -> torch.Tensor:
     """Writes the weight into `out` (contiguous, float16/bfloat16/float32, as
     many elements as the weight) and returns it reshaped to [..., n_groups*G].
 
@@ -250,21 +305,43 @@ def dequantize_into(qweight: torch.Tensor, zero_point: torch.Tensor,
     wide = max(qweight.numel(), out.numel()) + gp > _INT32_LIMIT
     grid = (triton.cdiv(n, block_g),)
     if uses_words(group_size, qweight):
-        _dequant16_kernel[grid](qweight.view(torch.int32), zero_point, scales, out, n,
-                                G=group_size, UP=_pow2_at_least(group_size // 16),
-                                BLOCK_G=block_g, OUT_DTYPE=_TL_DTYPES[out.dtype],
-                                WIDE=wide, num_warps=num_warps)
+        _dequant16_kernel[grid](
+            qweight.view(torch.int32),
+            zero_point,
+            scales,
+            out,
+            n,
+            G=group_size,
+            UP=_pow2_at_least(group_size // 16),
+            BLOCK_G=block_g,
+            OUT_DTYPE=_TL_DTYPES[out.dtype],
+            WIDE=wide,
+            num_warps=num_warps,
+        )
     else:
-        _dequant_kernel[grid](qweight, zero_point, scales, out, n, G=group_size, GP=gp,
-                              BLOCK_G=block_g, OUT_DTYPE=_TL_DTYPES[out.dtype], WIDE=wide,
-                              num_warps=num_warps)
+        _dequant_kernel[grid](
+            qweight,
+            zero_point,
+            scales,
+            out,
+            n,
+            G=group_size,
+            GP=gp,
+            BLOCK_G=block_g,
+            OUT_DTYPE=_TL_DTYPES[out.dtype],
+            WIDE=wide,
+            num_warps=num_warps,
+        )
     return out
 
 
-def dequantize(qweight: torch.Tensor, zero_point: torch.Tensor, scales: torch.Tensor,
-               dtype: torch.dtype | None = None,
-               block_groups: int | None = None) -> torch.Tensor:
+def dequantize(
+    qweight: torch.Tensor,
+    zero_point: torch.Tensor,
+    scales: torch.Tensor,
+    dtype: torch.dtype | None = None,
+    block_groups: int | None = None,
+) -> torch.Tensor:
     """A new [..., n_groups*G] tensor of `dtype` (default float16)."""
-    out = torch.empty(qweight.numel() // 3 * 4, dtype=dtype or torch.float16,
-                      device=qweight.device)
+    out = torch.empty(qweight.numel() // 3 * 4, dtype=dtype or torch.float16, device=qweight.device)
     return dequantize_into(qweight, zero_point, scales, out, block_groups)

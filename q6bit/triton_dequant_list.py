@@ -6,7 +6,8 @@ Why: a Triton launch costs ~30 us of host time, so one launch per tensor
 (254 for Qwen3-8B) left the GPU waiting on the host.
 
 Design: triples are bucketed by (group size, kernel, 16-byte alignment)
-so that G and the alignment hint stay constexprs. A bucket is one launch over an int64 table in device memory,
+so that G and the alignment hint stay constexprs. A bucket is one launch
+over an int64 table in device memory,
 rows = the tensors' q / zero-point / scale / output addresses, their group
 counts, and the prefix sum of their programs. Program p finds its tensor
 by a binary search of that prefix sum and runs the same tile as the
@@ -15,6 +16,7 @@ FLUSH_WEIGHTS weights, so the GPU starts on the first tensors while the host
 still prepares the later ones (the host's per-tensor work is then hidden
 behind the kernels instead of adding to them).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +25,8 @@ import triton.language as tl
 
 from . import triton_dequant as td
 
-FLUSH_WEIGHTS = 1 << 29        # launch a bucket once it holds this many weights
-_ROWS = 6                      # q, zp, s, out addresses, n_groups, first program
+FLUSH_WEIGHTS = 1 << 29  # launch a bucket once it holds this many weights
+_ROWS = 6  # q, zp, s, out addresses, n_groups, first program
 
 
 @triton.jit
@@ -54,9 +56,17 @@ def _pointer(table, row, T, t, ELEMENT: tl.constexpr, ALIGNED: tl.constexpr):
 
 
 @triton.jit
-def _dequant_list_kernel(table, T, G: tl.constexpr, GP: tl.constexpr,
-                         BLOCK_G: tl.constexpr, WORDS: tl.constexpr,
-                         STEPS: tl.constexpr, WIDE: tl.constexpr, ALIGNED: tl.constexpr):
+def _dequant_list_kernel(
+    table,
+    T,
+    G: tl.constexpr,
+    GP: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    WORDS: tl.constexpr,
+    STEPS: tl.constexpr,
+    WIDE: tl.constexpr,
+    ALIGNED: tl.constexpr,
+):
     pid = tl.program_id(0).to(tl.int64)
     t = _find_tensor(table, T, pid, STEPS)
     block = pid - tl.load(table + 5 * T + t)
@@ -87,8 +97,17 @@ class _Bucket:
 
     def add(self, qweight, zero_point, scales, out) -> None:
         n = zero_point.numel()
-        for row, v in zip(self.rows, (qweight.data_ptr(), zero_point.data_ptr(),
-                                      scales.data_ptr(), out.data_ptr(), n, self.programs)):
+        for row, v in zip(
+            self.rows,
+            (
+                qweight.data_ptr(),
+                zero_point.data_ptr(),
+                scales.data_ptr(),
+                out.data_ptr(),
+                n,
+                self.programs,
+            ),
+        ):
             row.append(v)
         self.programs += triton.cdiv(n, self.block_g)
         self.weights += out.numel()
@@ -102,37 +121,48 @@ class _Bucket:
         if device.type == "cuda":  # pinned + async: the host does not wait for the GPU
             table = torch.tensor(flat, dtype=torch.int64, pin_memory=True)
             table = table.to(device, non_blocking=True)
-        else:                      # Triton's interpreter, on CPU tensors
+        else:  # Triton's interpreter, on CPU tensors
             table = torch.tensor(flat, dtype=torch.int64)
         gp = td._pow2_at_least(self.group_size)
         wide = self.largest + gp > td._INT32_LIMIT
         _dequant_list_kernel[(self.programs,)](
-            table, T, G=self.group_size, GP=gp, BLOCK_G=self.block_g, WORDS=self.words,
-            STEPS=max(1, T.bit_length()), WIDE=wide, ALIGNED=self.aligned,
-            num_warps=td.launch_config(gp)[2])
+            table,
+            T,
+            G=self.group_size,
+            GP=gp,
+            BLOCK_G=self.block_g,
+            WORDS=self.words,
+            STEPS=max(1, T.bit_length()),
+            WIDE=wide,
+            ALIGNED=self.aligned,
+            num_warps=td.launch_config(gp)[2],
+        )
         self.__init__(self.group_size, self.words, self.aligned, self.block_g)
 
 
-def dequantize_list(qweights, zero_points, scales,
-                    block_groups: int | None = None) -> list[torch.Tensor]:
+def dequantize_list(
+    qweights, zero_points, scales, block_groups: int | None = None
+) -> list[torch.Tensor]:
     """fp16 weights [..., n_groups*G] of many triples, all on one device.
     block_groups: as in triton_dequant.dequantize_into (interpreter tests)."""
     op = "q6bit.dequantize_list"
     if not len(qweights) == len(zero_points) == len(scales):
-        raise ValueError(f"{op}: got {len(qweights)} qweights, {len(zero_points)} "
-                         f"zero_points and {len(scales)} scales; they must pair up")
+        raise ValueError(
+            f"{op}: got {len(qweights)} qweights, {len(zero_points)} "
+            f"zero_points and {len(scales)} scales; they must pair up"
+        )
     outputs, buckets = [], {}
     device = qweights[0].device if len(qweights) else None
     for i, (q, zp, s) in enumerate(zip(qweights, zero_points, scales)):
         try:
             group_size = td.check_inputs(q, zp, s)
             if q.device != device:
-                raise ValueError(f"all tensors must be on one device, got {device} and "
-                                 f"{q.device}")
+                raise ValueError(f"all tensors must be on one device, got {device} and {q.device}")
         except ValueError as e:
             raise ValueError(f"{op}[{i}]: {e}") from e
-        out = torch.empty((*q.shape[:-2], q.shape[-2] * group_size), dtype=torch.float16,
-                          device=device)
+        out = torch.empty(
+            (*q.shape[:-2], q.shape[-2] * group_size), dtype=torch.float16, device=device
+        )
         outputs.append(out)
         words = td.uses_words(group_size, q)
         aligned = (q.data_ptr() | zp.data_ptr() | s.data_ptr() | out.data_ptr()) % 16 == 0

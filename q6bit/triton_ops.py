@@ -8,6 +8,7 @@ not built (a GPU host without Highway), the same schema strings are defined
 here in Python, with fake (shape) kernels; only then. Registration imports
 no Triton: the kernel module loads on the first CUDA call.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -18,14 +19,14 @@ from . import layout as fmt
 
 SCHEMAS = {
     "dequantize": "dequantize(Tensor qweight, Tensor zero_point, Tensor scales, *, "
-                  "ScalarType dtype=float16) -> Tensor",
+    "ScalarType dtype=float16) -> Tensor",
     "dequantize.out": "dequantize.out(Tensor qweight, Tensor zero_point, Tensor scales, *, "
-                      "Tensor(a!) out) -> Tensor(a!)",
+    "Tensor(a!) out) -> Tensor(a!)",
     "dequantize_list": "dequantize_list(Tensor[] qweights, Tensor[] zero_points, "
-                       "Tensor[] scales) -> Tensor[]",
+    "Tensor[] scales) -> Tensor[]",
 }
-_state: "bool | str | None" = None   # True once registered, else why not
-_libs: list = []                      # keeps the registrations alive
+_state: bool | str | None = None  # True once registered, else why not
+_libs: list = []  # keeps the registrations alive
 
 
 def _defined_schemas() -> dict[str, str]:
@@ -71,21 +72,24 @@ def _define_in_python() -> None:
 
 def _dequantize_cuda(qweight, zero_point, scales, *, dtype=None):
     from . import triton_dequant
+
     return triton_dequant.dequantize(qweight, zero_point, scales, dtype)
 
 
 def _dequantize_out_cuda(qweight, zero_point, scales, *, out):
     from . import triton_dequant
+
     triton_dequant.dequantize_into(qweight, zero_point, scales, out)
     return out.resize_(_output_shape(qweight))  # same storage, the weight's shape
 
 
 def _dequantize_list_cuda(qweights, zero_points, scales):
     from . import triton_dequant_list
+
     return triton_dequant_list.dequantize_list(qweights, zero_points, scales)
 
 
-def _register() -> "bool | str":
+def _register() -> bool | str:
     if importlib.util.find_spec("triton") is None:
         return "triton is not installed"
     if not torch.cuda.is_available():
@@ -98,15 +102,15 @@ def _register() -> "bool | str":
     found = _defined_schemas()
     for name, schema in SCHEMAS.items():
         if found.get(name) != _normalized(schema):
-            return (f"q6bit::{name} has schema {found.get(name)!r}, the Triton kernel "
-                    f"implements {schema!r}")
+            return (
+                f"q6bit::{name} has schema {found.get(name)!r}, the Triton kernel "
+                f"implements {schema!r}"
+            )
     lib = torch.library.Library("q6bit", "FRAGMENT")
     _libs.append(lib)
     torch.library.register_kernel("q6bit::dequantize", "cuda", _dequantize_cuda, lib=lib)
-    torch.library.register_kernel("q6bit::dequantize.out", "cuda", _dequantize_out_cuda,
-                                  lib=lib)
-    torch.library.register_kernel("q6bit::dequantize_list", "cuda", _dequantize_list_cuda,
-                                  lib=lib)
+    torch.library.register_kernel("q6bit::dequantize.out", "cuda", _dequantize_out_cuda, lib=lib)
+    torch.library.register_kernel("q6bit::dequantize_list", "cuda", _dequantize_list_cuda, lib=lib)
     return True
 
 

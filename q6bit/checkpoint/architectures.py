@@ -4,14 +4,18 @@ weights (quantized linear weights, plain norms) of the decoders it checks.
 Used by the checkpoint reader (shapes implied by config.json), the
 synthetic lists of the bench and tests, and the random test models.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # Architectures whose linear weights linear_weights() names and shapes.
-DECODER_ARCHITECTURES = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                         "Qwen3ForCausalLM"}
+DECODER_ARCHITECTURES = {
+    "LlamaForCausalLM",
+    "MistralForCausalLM",
+    "Qwen2ForCausalLM",
+    "Qwen3ForCausalLM",
+}
 
 
 @dataclass(frozen=True)
@@ -25,12 +29,19 @@ class ModelShape:
     head_dim: int
     tied_embeddings: bool
 
-    def scaled(self, layers: int | None) -> "ModelShape":
+    def scaled(self, layers: int | None) -> ModelShape:
         if layers is None:
             return self
-        return ModelShape(layers, self.hidden, self.intermediate, self.vocab,
-                          self.heads, self.kv_heads, self.head_dim,
-                          self.tied_embeddings)
+        return ModelShape(
+            layers,
+            self.hidden,
+            self.intermediate,
+            self.vocab,
+            self.heads,
+            self.kv_heads,
+            self.head_dim,
+            self.tied_embeddings,
+        )
 
     def linear_weights(self) -> dict[str, tuple[int, int]]:
         """Every quantized weight of a Llama/Qwen3 decoder: name -> (out, in)."""
@@ -38,31 +49,38 @@ class ModelShape:
         shapes = {"model.embed_tokens.weight": (self.vocab, h)}
         for i in range(self.layers):
             p = f"model.layers.{i}"
-            shapes.update({
-                f"{p}.self_attn.q_proj.weight": (q, h),
-                f"{p}.self_attn.k_proj.weight": (kv, h),
-                f"{p}.self_attn.v_proj.weight": (kv, h),
-                f"{p}.self_attn.o_proj.weight": (h, q),
-                f"{p}.mlp.gate_proj.weight": (self.intermediate, h),
-                f"{p}.mlp.up_proj.weight": (self.intermediate, h),
-                f"{p}.mlp.down_proj.weight": (h, self.intermediate),
-            })
+            shapes.update(
+                {
+                    f"{p}.self_attn.q_proj.weight": (q, h),
+                    f"{p}.self_attn.k_proj.weight": (kv, h),
+                    f"{p}.self_attn.v_proj.weight": (kv, h),
+                    f"{p}.self_attn.o_proj.weight": (h, q),
+                    f"{p}.mlp.gate_proj.weight": (self.intermediate, h),
+                    f"{p}.mlp.up_proj.weight": (self.intermediate, h),
+                    f"{p}.mlp.down_proj.weight": (h, self.intermediate),
+                }
+            )
         if not self.tied_embeddings:
             shapes["lm_head.weight"] = (self.vocab, h)
         return shapes
 
     @classmethod
-    def from_hf_config(cls, config: dict) -> "ModelShape | None":
+    def from_hf_config(cls, config: dict) -> ModelShape | None:
         """Shape of a Llama/Mistral/Qwen2/Qwen3 config.json, else None."""
         if not set(config.get("architectures") or []) & DECODER_ARCHITECTURES:
             return None
         try:
             heads = config["num_attention_heads"]
-            return cls(config["num_hidden_layers"], config["hidden_size"],
-                       config["intermediate_size"], config["vocab_size"], heads,
-                       config.get("num_key_value_heads") or heads,
-                       config.get("head_dim") or config["hidden_size"] // heads,
-                       bool(config.get("tie_word_embeddings", False)))
+            return cls(
+                config["num_hidden_layers"],
+                config["hidden_size"],
+                config["intermediate_size"],
+                config["vocab_size"],
+                heads,
+                config.get("num_key_value_heads") or heads,
+                config.get("head_dim") or config["hidden_size"] // heads,
+                bool(config.get("tie_word_embeddings", False)),
+            )
         except KeyError:
             return None
 
@@ -72,10 +90,14 @@ class ModelShape:
         sizes = {"model.norm.weight": self.hidden}
         for i in range(self.layers):
             p = f"model.layers.{i}"
-            sizes.update({f"{p}.input_layernorm.weight": self.hidden,
-                          f"{p}.post_attention_layernorm.weight": self.hidden,
-                          f"{p}.self_attn.q_norm.weight": self.head_dim,
-                          f"{p}.self_attn.k_norm.weight": self.head_dim})
+            sizes.update(
+                {
+                    f"{p}.input_layernorm.weight": self.hidden,
+                    f"{p}.post_attention_layernorm.weight": self.hidden,
+                    f"{p}.self_attn.q_norm.weight": self.head_dim,
+                    f"{p}.self_attn.k_norm.weight": self.head_dim,
+                }
+            )
         return sizes
 
     def n_weights(self) -> int:

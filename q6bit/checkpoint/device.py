@@ -7,6 +7,7 @@ parameters are on the rank's device; q6bit.vllm_plugin.packed calls
 q6bit.dequantize there); this module runs it on a whole checkpoint without
 vLLM, which is how the GPU host (no vLLM there) tests it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,14 +40,16 @@ def read_packed(checkpoint, device, pinned: bool = True) -> list[tuple[str, torc
     return named
 
 
-def dequantize_on_device(named, dtype: torch.dtype = torch.bfloat16,
-                         backend: str = "fast") -> dict[str, torch.Tensor]:
+def dequantize_on_device(
+    named, dtype: torch.dtype = torch.bfloat16, backend: str = "fast"
+) -> dict[str, torch.Tensor]:
     """{X: weight as dtype} for every triple, where its tensors are (the GPU
     op on CUDA tensors); other tensors are passed through unchanged."""
     triples, passthrough = collect_triples(named)
     out = dict(passthrough)
     for name, t in triples.items():
         p = t.parts
-        out[name] = dequantize(p[fmt.QWEIGHT], p[fmt.ZERO_POINT], p[fmt.SCALES],
-                               backend=backend, dtype=dtype)
+        out[name] = dequantize(
+            p[fmt.QWEIGHT], p[fmt.ZERO_POINT], p[fmt.SCALES], backend=backend, dtype=dtype
+        )
     return out

@@ -3,6 +3,7 @@ index and every shard header (complete triples, dtypes, shapes vs
 config.json, truncation). Any inconsistency is a CheckpointError naming the
 file and the tensor. Streaming the weights is checkpoint/stream.py's job.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,8 +84,9 @@ def read_header(file: Path) -> dict[str, TensorInfo]:
         with open(file, "rb") as f:
             (header_len,) = struct.unpack("<Q", f.read(8))
             if header_len > size - 8:
-                raise CheckpointError(f"{file}: truncated (header of {header_len} B "
-                                      f"in a file of {size} B)")
+                raise CheckpointError(
+                    f"{file}: truncated (header of {header_len} B in a file of {size} B)"
+                )
             header = json.loads(f.read(header_len))
     except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{file}: not a readable safetensors file: {e}") from e
@@ -94,44 +96,57 @@ def read_header(file: Path) -> dict[str, TensorInfo]:
             continue
         end = entry["data_offsets"][1]
         if end > data_size:
-            raise CheckpointError(f"{file}: truncated: tensor {name} needs bytes up to "
-                                  f"{end} of the data section but the file has {data_size}")
+            raise CheckpointError(
+                f"{file}: truncated: tensor {name} needs bytes up to "
+                f"{end} of the data section but the file has {data_size}"
+            )
         infos[name] = TensorInfo(file, name, entry["dtype"], tuple(entry["shape"]))
     return infos
 
 
-def _check_triple(triple: fmt.Triple, group_size: int | None,
-                  expected: dict[str, tuple[int, int]]) -> None:
+def _check_triple(
+    triple: fmt.Triple, group_size: int | None, expected: dict[str, tuple[int, int]]
+) -> None:
     """Dtypes and shapes of a complete triple of TensorInfos."""
     infos: dict[str, TensorInfo] = triple.parts
     for part, st_dtype in _ST_DTYPES.items():
         info = infos[part]
         if info.dtype != st_dtype:
-            raise CheckpointError(f"{info.file}: tensor {info.name} has dtype {info.dtype}, "
-                                  f"q6bit needs {st_dtype}")
+            raise CheckpointError(
+                f"{info.file}: tensor {info.name} has dtype {info.dtype}, q6bit needs {st_dtype}"
+            )
     q = infos[fmt.QWEIGHT]
     if len(q.shape) < 2 or q.shape[-1] == 0 or q.shape[-1] % fmt.BYTES_PER_TRIPLET:
-        raise CheckpointError(f"{q.file}: tensor {q.name} has shape {list(q.shape)}, "
-                              "q6bit needs [..., n_groups, 3*G/4]")
+        raise CheckpointError(
+            f"{q.file}: tensor {q.name} has shape {list(q.shape)}, "
+            "q6bit needs [..., n_groups, 3*G/4]"
+        )
     for part in (fmt.ZERO_POINT, fmt.SCALES):
         info = infos[part]
         if info.shape != (*q.shape[:-1], 1):
-            raise CheckpointError(f"{info.file}: tensor {info.name} has shape {list(info.shape)},"
-                                  f" expected {[*q.shape[:-1], 1]} to match {q.name}")
+            raise CheckpointError(
+                f"{info.file}: tensor {info.name} has shape {list(info.shape)},"
+                f" expected {[*q.shape[:-1], 1]} to match {q.name}"
+            )
     g = fmt.group_size_of(q.shape)
     if group_size and g != group_size:
-        raise CheckpointError(f"{q.file}: tensor {q.name} has group size {g} but config.json's"
-                              f" quantization_config says {group_size}")
+        raise CheckpointError(
+            f"{q.file}: tensor {q.name} has group size {g} but config.json's"
+            f" quantization_config says {group_size}"
+        )
     want = expected.get(triple.name)
     if want is not None and tuple(fmt.dequantized_shape(q.shape)) != tuple(want):
-        raise CheckpointError(f"{q.file}: tensor {q.name} dequantizes to shape "
-                              f"{list(fmt.dequantized_shape(q.shape))} but config.json implies "
-                              f"{triple.name} is {list(want)}")
+        raise CheckpointError(
+            f"{q.file}: tensor {q.name} dequantizes to shape "
+            f"{list(fmt.dequantized_shape(q.shape))} but config.json implies "
+            f"{triple.name} is {list(want)}"
+        )
 
 
 @dataclass
 class CheckpointPlan:
     """What a validated checkpoint holds, shard by shard."""
+
     files: list[Path]
     tensors: dict[Path, list[str]]  # file -> its tensor names, in file order
     triples: dict[str, fmt.Triple]  # base name -> Triple of TensorInfo
@@ -139,8 +154,10 @@ class CheckpointPlan:
 
     @property
     def quantized_weights(self) -> int:
-        return sum(torch.Size(fmt.dequantized_shape(t.parts[fmt.QWEIGHT].shape)).numel()
-                   for t in self.triples.values())
+        return sum(
+            torch.Size(fmt.dequantized_shape(t.parts[fmt.QWEIGHT].shape)).numel()
+            for t in self.triples.values()
+        )
 
 
 def plan_checkpoint(path, check_scales: bool = False) -> CheckpointPlan:
@@ -169,14 +186,18 @@ def plan_checkpoint(path, check_scales: bool = False) -> CheckpointPlan:
     for triple in triples.values():
         if not triple.complete():
             where = ", ".join(f"{i.name} in {i.file}" for i in triple.parts.values())
-            raise CheckpointError(f"{path}: quantized weight {triple.name} lacks "
-                                  f"{', '.join(triple.missing())} (found {where})")
+            raise CheckpointError(
+                f"{path}: quantized weight {triple.name} lacks "
+                f"{', '.join(triple.missing())} (found {where})"
+            )
         _check_triple(triple, qc.get("group_size"), expected)
     missing = [n for n in expected if n not in triples and n not in plain]
     if missing:
-        raise CheckpointError(f"{path}: config.json implies weight(s) the checkpoint lacks "
-                              f"(neither X nor X.qweight/.zero_point/.scales): "
-                              f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        raise CheckpointError(
+            f"{path}: config.json implies weight(s) the checkpoint lacks "
+            f"(neither X nor X.qweight/.zero_point/.scales): "
+            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
     plan = CheckpointPlan(files, tensors, triples, plain)
     if check_scales:
         _check_scales_finite(plan)
@@ -195,5 +216,4 @@ def _check_scales_finite(plan: CheckpointPlan) -> None:
         with safe_open(str(file), framework="pt") as handle:
             for name in names:
                 if not torch.isfinite(handle.get_tensor(name)).all():
-                    raise CheckpointError(f"{file}: tensor {name} has non-finite values "
-                                          "(inf/NaN)")
+                    raise CheckpointError(f"{file}: tensor {name} has non-finite values (inf/NaN)")

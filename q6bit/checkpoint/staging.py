@@ -9,11 +9,12 @@ copy) into one of two page-locked buffers and sent with an asynchronous
 copy; while the GPU copies one buffer, the CPU fills the other. A buffer
 is refilled only after the event recorded behind its last copy.
 """
+
 from __future__ import annotations
 
 import torch
 
-CHUNK_BYTES = 32 << 20   # per buffer: long enough copies, small enough to overlap
+CHUNK_BYTES = 32 << 20  # per buffer: long enough copies, small enough to overlap
 
 
 class PinnedStager:
@@ -25,8 +26,9 @@ class PinnedStager:
         self.device = torch.device(device)
         # pin_memory=True goes through torch's caching host allocator: a new
         # stager per load reuses the page-locked blocks of the last one.
-        self.buffers = [torch.empty(chunk_bytes, dtype=torch.uint8, pin_memory=True)
-                        for _ in range(2)]
+        self.buffers = [
+            torch.empty(chunk_bytes, dtype=torch.uint8, pin_memory=True) for _ in range(2)
+        ]
         self.done: list[torch.cuda.Event | None] = [None, None]
         self.next = 0
 
@@ -39,8 +41,8 @@ class PinnedStager:
             end = min(begin + chunk, src.numel())
             k = self.next
             if self.done[k] is not None:
-                self.done[k].synchronize()          # its last copy has left the buffer
-            buf = self.buffers[k][:end - begin]
+                self.done[k].synchronize()  # its last copy has left the buffer
+            buf = self.buffers[k][: end - begin]
             buf.copy_(src[begin:end])
             dst[begin:end].copy_(buf, non_blocking=True)
             self.done[k] = torch.cuda.Event()

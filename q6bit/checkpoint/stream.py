@@ -2,6 +2,7 @@
 dequantized as soon as its three members have been read (triples may span
 shards). Never yields a wrong weight: plan_checkpoint validates first.
 """
+
 from __future__ import annotations
 
 import time
@@ -71,8 +72,9 @@ def _dequantize_streamed(triple: fmt.Triple, backend: str, reuse: _ReusedOutput)
     if backend == "fast" and all(t.device.type == "cpu" for t in triple.parts.values()):
         out = reuse.take(torch.Size(fmt.dequantized_shape(qweight.shape)).numel())
         try:
-            return dequantize_into(qweight, triple.parts[fmt.ZERO_POINT],
-                                   triple.parts[fmt.SCALES], out)
+            return dequantize_into(
+                qweight, triple.parts[fmt.ZERO_POINT], triple.parts[fmt.SCALES], out
+            )
         except (ValueError, RuntimeError) as e:
             raise type(e)(f"{triple.name}: {e}") from e
     return dequantize_triple(triple, backend)
@@ -84,10 +86,14 @@ def _check_scales(plan, base: str, scales: torch.Tensor) -> None:
         raise CheckpointError(f"{where}: tensor {base}.scales has non-finite values (inf/NaN)")
 
 
-def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None = None,
-                            progress: bool = True,
-                            packed: Callable[[str], str | None] | None = None,
-                            plan=None) -> Iterator[tuple[str, torch.Tensor]]:
+def iter_checkpoint_weights(
+    path,
+    backend: str = "fast",
+    stats: LoadStats | None = None,
+    progress: bool = True,
+    packed: Callable[[str], str | None] | None = None,
+    plan=None,
+) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) for every weight of a q6bit checkpoint: plain tensors as
     stored, each triple X.* as (X, fp16 weight). Validates the whole
     checkpoint first (plan_checkpoint, unless a plan is given), then streams
@@ -103,8 +109,13 @@ def iter_checkpoint_weights(path, backend: str = "fast", stats: LoadStats | None
     stats = stats if stats is not None else LoadStats()
     reuse = _ReusedOutput()
     pending: dict[str, fmt.Triple] = {}
-    bar = tqdm(total=plan.quantized_weights, unit="w", unit_scale=True,
-               desc="q6bit read" if packed else "q6bit dequant", disable=not progress)
+    bar = tqdm(
+        total=plan.quantized_weights,
+        unit="w",
+        unit_scale=True,
+        desc="q6bit read" if packed else "q6bit dequant",
+        disable=not progress,
+    )
     try:
         for file in plan.files:
             try:

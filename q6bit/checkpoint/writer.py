@@ -9,6 +9,7 @@ config.json gains a quantization_config (quant_method "q6bit") and states
 its dtype. Shards are written with an index, then read back and checked
 against the reference dequantizer before the folder is moved into place.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,13 +27,24 @@ from .reader import INDEX_FILE, read_config, shard_files
 from .stream import iter_checkpoint_weights
 
 # Source files never copied: weights are rewritten, everything else is kept.
-_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf", INDEX_FILE,
-                    "pytorch_model.bin.index.json")
+_WEIGHT_PATTERNS = (
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "*.gguf",
+    INDEX_FILE,
+    "pytorch_model.bin.index.json",
+)
 
 
 def should_quantize(name: str, tensor: torch.Tensor) -> bool:
-    return (name.endswith(".weight") and "norm" not in name and tensor.dim() == 2
-            and tensor.is_floating_point())
+    return (
+        name.endswith(".weight")
+        and "norm" not in name
+        and tensor.dim() == 2
+        and tensor.is_floating_point()
+    )
 
 
 def _model_dtype(config: dict, tensors_dtype: torch.dtype | None) -> str:
@@ -63,9 +75,11 @@ class ShardWriter:
 
     def _flush(self) -> None:
         from safetensors.torch import save_file
+
         n = len(self.shards) + 1
-        save_file(self.current, str(self.folder / f"part-{n:05d}.safetensors"),
-                  metadata={"format": "pt"})
+        save_file(
+            self.current, str(self.folder / f"part-{n:05d}.safetensors"), metadata={"format": "pt"}
+        )
         self.shards.append({k: None for k in self.current})
         self.current, self.current_bytes = {}, 0
 
@@ -81,9 +95,14 @@ class ShardWriter:
         (self.folder / INDEX_FILE).write_text(json.dumps(index, indent=2, sort_keys=True))
 
 
-def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
-                        progress: bool = True, max_shard_gb: float = 2.0,
-                        force: bool = False) -> Path:
+def quantize_checkpoint(
+    src,
+    dst,
+    group_size: int = fmt.DEFAULT_GROUP_SIZE,
+    progress: bool = True,
+    max_shard_gb: float = 2.0,
+    force: bool = False,
+) -> Path:
     """Writes the q6bit checkpoint of `src` to `dst` and returns dst."""
     from safetensors import safe_open
     from tqdm import tqdm
@@ -101,8 +120,9 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
         writer = ShardWriter(work, int(max_shard_gb * 1e9))
         expected: dict[str, str] = {}  # X -> sha256 of its fp16 weight
         first_dtype, quantized = None, []
-        with tqdm(total=len(files), unit="shard", desc="q6bit quantize",
-                  disable=not progress) as bar:
+        with tqdm(
+            total=len(files), unit="shard", desc="q6bit quantize", disable=not progress
+        ) as bar:
             for file in files:
                 with safe_open(str(file), framework="pt") as f:
                     for name in f.keys():
@@ -114,7 +134,8 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
                         if t.shape[-1] % group_size:
                             raise ValueError(
                                 f"{file}: {name} has input dim {t.shape[-1]}, not a multiple "
-                                f"of --group-size {group_size}; choose a group size dividing it")
+                                f"of --group-size {group_size}; choose a group size dividing it"
+                            )
                         q, z, s = quantize(t, group_size)
                         expected[name] = tensor_sha256(dequantize(q, z, s))
                         quantized.append(name)
@@ -129,9 +150,11 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
         config["dtype"] = _model_dtype(config, first_dtype)
         config.pop("torch_dtype", None)
         config["quantization_config"] = {
-            "quant_method": fmt.QUANT_METHOD, "bits": 6, "group_size": group_size,
+            "quant_method": fmt.QUANT_METHOD,
+            "bits": 6,
+            "group_size": group_size,
             "format": "X.qweight uint8 [..., n_groups, 3*G/4], X.zero_point int8 "
-                      "[..., n_groups, 1], X.scales float16 [..., n_groups, 1]",
+            "[..., n_groups, 1], X.scales float16 [..., n_groups, 1]",
             "quantized_weights": len(quantized),
         }
         (work / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -145,8 +168,13 @@ def quantize_checkpoint(src, dst, group_size: int = fmt.DEFAULT_GROUP_SIZE,
     return dst
 
 
-def dequantize_checkpoint(src, dst, dtype: torch.dtype = torch.bfloat16,
-                          backend: str = "reference", max_shard_gb: float = 2.0) -> Path:
+def dequantize_checkpoint(
+    src,
+    dst,
+    dtype: torch.dtype = torch.bfloat16,
+    backend: str = "reference",
+    max_shard_gb: float = 2.0,
+) -> Path:
     """Writes the plain checkpoint of q6bit checkpoint `src` to `dst`: every
     triple X as its weight in `dtype` (``dtype(fp16 weight)``, what serving
     the q6bit checkpoint in that dtype holds), other tensors as stored, and
@@ -161,8 +189,11 @@ def dequantize_checkpoint(src, dst, dtype: torch.dtype = torch.bfloat16,
         writer.add(name, tensor.to(dtype) if tensor.is_floating_point() else tensor)
     writer.finish()
     for item in src.iterdir():
-        if item.is_file() and not any(item.match(p) for p in _WEIGHT_PATTERNS) \
-                and item.name != "config.json":
+        if (
+            item.is_file()
+            and not any(item.match(p) for p in _WEIGHT_PATTERNS)
+            and item.name != "config.json"
+        ):
             shutil.copy2(item, dst / item.name)
     (dst / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     return dst
@@ -175,8 +206,10 @@ def _verify(folder: Path, expected: dict[str, str], progress: bool) -> None:
     for name, weight in iter_checkpoint_weights(folder, backend="reference", progress=progress):
         if name in expected:
             if tensor_sha256(weight) != expected[name]:
-                raise RuntimeError(f"verification failed: {name} read back from {folder} "
-                                   "differs from the weight that was quantized")
+                raise RuntimeError(
+                    f"verification failed: {name} read back from {folder} "
+                    "differs from the weight that was quantized"
+                )
             seen.add(name)
     if seen != set(expected):
         raise RuntimeError(f"verification failed: {sorted(set(expected) - seen)} not read back")

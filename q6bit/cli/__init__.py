@@ -1,4 +1,5 @@
 """The `q6bit` command: one sub-command per job of the original tool set."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,25 +8,37 @@ import sys
 
 # sub-command -> (module, one-line help)
 COMMANDS = {
-    "quantize": ("q6bit.cli.quantize", "turn a Hugging Face safetensors model into a q6bit checkpoint"),
+    "quantize": (
+        "q6bit.cli.quantize",
+        "turn a Hugging Face safetensors model into a q6bit checkpoint",
+    ),
     "bench": ("q6bit.cli.bench", "time recover_from_quant vs the reference and memory floors"),
     "demo": ("q6bit.cli.demo", "build (once, cached) and locate the demo checkpoints"),
     "serve": ("q6bit.cli.serve", "serve a q6bit checkpoint with vLLM (default: the demo)"),
     "ask": ("q6bit.cli.ask", "send the fixed prompt set to a server, write ans.txt"),
     "evaluate": ("q6bit.cli.evaluate", "reference vs fast: answers, hashes, dequant timing"),
-    "startup": ("q6bit.cli.startup", "server start-up: a q6bit checkpoint vs the same model in bf16"),
+    "startup": (
+        "q6bit.cli.startup",
+        "server start-up: a q6bit checkpoint vs the same model in bf16",
+    ),
 }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="q6bit", description="q6bit: bit-exact 6-bit -> fp16 dequantization and "
-        "vLLM serving of q6bit checkpoints.")
+        prog="q6bit",
+        description="q6bit: bit-exact 6-bit -> fp16 dequantization and "
+        "vLLM serving of q6bit checkpoints.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=help_text, description=module.__doc__,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(p)
         p.set_defaults(_module=module)
     args = parser.parse_args(argv)
@@ -38,4 +51,3 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else 0
-

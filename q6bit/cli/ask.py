@@ -5,6 +5,7 @@ OpenAI-compatible server and writes the replies to a text file whose
 content depends only on the replies (same answers -> same bytes), so two
 runs compare with `cmp`.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ SEED = 0
 COMPLETION_PROMPTS = [
     "The capital of France is",
     "The three primary colors are",
-    "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n",
+    'def add(a, b):\n    """Return the sum of a and b."""\n',
     "Water boils at a temperature of",
 ]
 CHAT_PROMPTS = [
@@ -44,27 +45,49 @@ def ask(base_url: str, model: str | None = None, timeout: float = 600.0) -> list
     for i, prompt in enumerate(COMPLETION_PROMPTS, 1):
         r = post_json(base_url + "/v1/completions", {**common, "prompt": prompt}, timeout)
         choice = r["choices"][0]
-        results.append({"endpoint": "completions", "index": i, "prompt": prompt,
-                        "reply": choice["text"], "finish": choice.get("finish_reason")})
+        results.append(
+            {
+                "endpoint": "completions",
+                "index": i,
+                "prompt": prompt,
+                "reply": choice["text"],
+                "finish": choice.get("finish_reason"),
+            }
+        )
     for i, prompt in enumerate(CHAT_PROMPTS, 1):
-        r = post_json(base_url + "/v1/chat/completions",
-                      {**common, "messages": [{"role": "user", "content": prompt}]}, timeout)
+        r = post_json(
+            base_url + "/v1/chat/completions",
+            {**common, "messages": [{"role": "user", "content": prompt}]},
+            timeout,
+        )
         choice = r["choices"][0]
-        results.append({"endpoint": "chat", "index": i, "prompt": prompt,
-                        "reply": choice["message"]["content"],
-                        "finish": choice.get("finish_reason")})
+        results.append(
+            {
+                "endpoint": "chat",
+                "index": i,
+                "prompt": prompt,
+                "reply": choice["message"]["content"],
+                "finish": choice.get("finish_reason"),
+            }
+        )
     return results
 
 
 def format_answers(results: list[dict]) -> str:
     """Deterministic text: one block per request, strings as JSON."""
-    lines = [f"# q6bit ask: {len(results)} requests, greedy (temperature 0, seed {SEED}), "
-             f"max_tokens {MAX_TOKENS}", ""]
+    lines = [
+        f"# q6bit ask: {len(results)} requests, greedy (temperature 0, seed {SEED}), "
+        f"max_tokens {MAX_TOKENS}",
+        "",
+    ]
     for r in results:
-        lines += [f"## {r['endpoint']} {r['index']}",
-                  f"prompt: {json.dumps(r['prompt'], ensure_ascii=False)}",
-                  f"finish: {r['finish']}",
-                  f"reply: {json.dumps(r['reply'], ensure_ascii=False)}", ""]
+        lines += [
+            f"## {r['endpoint']} {r['index']}",
+            f"prompt: {json.dumps(r['prompt'], ensure_ascii=False)}",
+            f"finish: {r['finish']}",
+            f"reply: {json.dumps(r['reply'], ensure_ascii=False)}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -75,8 +98,9 @@ def write_answers(results: list[dict], path) -> Path:
 
 
 def add_arguments(p):
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help=f"server port (default {DEFAULT_PORT})")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"server port (default {DEFAULT_PORT})"
+    )
     p.add_argument("--host", default=DEFAULT_HOST, help=f"server host (default {DEFAULT_HOST})")
     p.add_argument("-o", "--output", default="ans.txt", help="answers file (default ans.txt)")
     p.add_argument("--model", help="model name (default: the first of /v1/models)")

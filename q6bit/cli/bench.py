@@ -1,7 +1,8 @@
 """`q6bit bench`: recover_from_quant on a synthetic model-shaped list, timed
 against the reference and against memory floors, in one run on one host.
 
-Replaces the original speed_test.py. Each method runs in a fresh child process (its own heap, its own peak RSS):
+Replaces the original speed_test.py. Each method runs in a fresh child
+process (its own heap, its own peak RSS):
 one warm-up = the cold run, then the mean of --runs timed runs; outputs are
 dropped between runs so nothing is reused but what the allocator keeps.
   reference      q6bit.reference.recover_from_quant (the seed's PyTorch code)
@@ -13,6 +14,7 @@ dropped between runs so nothing is reused but what the allocator keeps.
   touched        floor: fill_ of already-touched output buffers
 With --device cuda, the GPU methods of q6bit/cli/bench_cuda.py instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,35 +25,49 @@ import sys
 import torch
 
 from .. import layout as fmt
-from .measure import Timing, host_facts, time_calls
 from ..checkpoint.architectures import PRESETS
 from ..testing.synthetic import synthetic_list
+from .measure import Timing, host_facts, time_calls
 
 
 def add_arguments(p):
-    p.add_argument("--preset", default="qwen3-1.7b", choices=sorted(PRESETS),
-                   help="model shape to synthesize (default: qwen3-1.7b)")
+    p.add_argument(
+        "--preset",
+        default="qwen3-1.7b",
+        choices=sorted(PRESETS),
+        help="model shape to synthesize (default: qwen3-1.7b)",
+    )
     p.add_argument("--layers", type=int, help="use only N decoder layers (scale down)")
     p.add_argument("--group-size", type=int, default=fmt.DEFAULT_GROUP_SIZE)
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--runs", type=int, default=3, help="timed runs after the warm-up")
-    p.add_argument("--skip", default="", help="comma-separated methods to skip, "
-                   "e.g. reference,fill_thp")
+    p.add_argument(
+        "--skip", default="", help="comma-separated methods to skip, e.g. reference,fill_thp"
+    )
     p.add_argument("--compile", action="store_true", help="also time torch.compile(reference)")
-    p.add_argument("--per-tensor", action="store_true",
-                   help="also time the kernels called one tensor at a time")
+    p.add_argument(
+        "--per-tensor",
+        action="store_true",
+        help="also time the kernels called one tensor at a time",
+    )
     p.add_argument("--json", help="write the results as JSON to this file")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                   help="cuda: GPU dequant vs GPU fill, and the host -> GPU weight "
-                   "paths (q6bit/cli/bench_cuda.py)")
-    p.add_argument("--model-dtype", default="bfloat16",
-                   choices=("float16", "bfloat16", "float32"),
-                   help="with --device cuda: dtype of the weights on the GPU")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="cuda: GPU dequant vs GPU fill, and the host -> GPU weight "
+        "paths (q6bit/cli/bench_cuda.py)",
+    )
+    p.add_argument(
+        "--model-dtype",
+        default="bfloat16",
+        choices=("float16", "bfloat16", "float32"),
+        help="with --device cuda: dtype of the weights on the GPU",
+    )
 
 
 def output_shapes(named):
-    return [fmt.dequantized_shape(t.shape) for n, t in named
-            if n.endswith("." + fmt.QWEIGHT)]
+    return [fmt.dequantized_shape(t.shape) for n, t in named if n.endswith("." + fmt.QWEIGHT)]
 
 
 def fill_outputs(shapes):
@@ -61,6 +77,7 @@ def fill_outputs(shapes):
 def _method(name: str, named, shapes):
     """The callable timed for one method, built inside its own process."""
     import q6bit
+
     from .. import reference
 
     if name == "reference":
@@ -73,8 +90,9 @@ def _method(name: str, named, shapes):
     if name == "compile":
         compiled = torch.compile(reference.calculate_dequant, dynamic=False)
         triples = q6bit.recover.collect_triples(named)[0].values()
-        parts = [(t.parts[fmt.QWEIGHT], t.parts[fmt.ZERO_POINT], t.parts[fmt.SCALES])
-                 for t in triples]
+        parts = [
+            (t.parts[fmt.QWEIGHT], t.parts[fmt.ZERO_POINT], t.parts[fmt.SCALES]) for t in triples
+        ]
         return lambda: [compiled(*p) for p in parts]
     if name in ("fill", "fill_thp"):
         return lambda: fill_outputs(shapes)
@@ -100,11 +118,23 @@ def _run_child(method: str, args) -> Timing:
     env = dict(os.environ)
     if method == "fill_thp":
         env["THP_MEM_ALLOC_ENABLE"] = "1"  # read by torch's allocator at start-up
-    payload = json.dumps({"method": method, "preset": args.preset, "layers": args.layers,
-                          "group_size": args.group_size, "threads": args.threads,
-                          "runs": args.runs})
-    out = subprocess.run([sys.executable, "-m", "q6bit.cli.bench", "--child"], input=payload,
-                         capture_output=True, text=True, env=env)
+    payload = json.dumps(
+        {
+            "method": method,
+            "preset": args.preset,
+            "layers": args.layers,
+            "group_size": args.group_size,
+            "threads": args.threads,
+            "runs": args.runs,
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "q6bit.cli.bench", "--child"],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"bench child for {method} failed:\n{out.stderr[-3000:]}")
     d = json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,6 +147,7 @@ METHODS = ("reference", "q6bit", "per_tensor", "compile", "fill", "fill_thp", "t
 def run(args) -> dict:
     if args.device == "cuda":
         from . import bench_cuda
+
         report = bench_cuda.run(args)
         if args.json:
             with open(args.json, "w") as f:
@@ -142,11 +173,17 @@ def run(args) -> dict:
         results[method] = _run_child(method, args)
 
     report = {
-        "preset": args.preset, "layers": shape.layers, "group_size": args.group_size,
-        "tensors": len(shape.linear_weights()), "weights": weights,
-        "input_bytes": in_bytes, "output_bytes": out_bytes,
+        "preset": args.preset,
+        "layers": shape.layers,
+        "group_size": args.group_size,
+        "tensors": len(shape.linear_weights()),
+        "weights": weights,
+        "input_bytes": in_bytes,
+        "output_bytes": out_bytes,
         "threads": args.threads or torch.get_num_threads(),
-        "kernel_target": q6bit.kernel_target(), "torch": torch.__version__, **host_facts(),
+        "kernel_target": q6bit.kernel_target(),
+        "torch": torch.__version__,
+        **host_facts(),
         "methods": {k: v.as_dict() for k, v in results.items()},
     }
     _print_table(report, results)
@@ -162,18 +199,25 @@ def _print_table(report, results):
 
     ref = results.get("reference")
     floors = [results.get(k) for k in ("fill", "fill_thp", "touched")]
-    print(f"\n{report['preset']}: {report['tensors']} tensors, {report['weights'] / 1e9:.2f} B weights, "
-          f"{report['threads']} threads, {report['cpu_model']}, target {report['kernel_target']}, "
-          f"THP {report['thp_enabled']}")
-    print(f"{'method':<10} {'cold s':>8} {'mean s':>8} {'ref/x':>7} {'x/fill':>7} "
-          f"{'x/thp':>7} {'x/touch':>7} {'GB/s':>7} {'peak+MiB':>9} cold-ok")
+    print(
+        f"\n{report['preset']}: {report['tensors']} tensors, "
+        f"{report['weights'] / 1e9:.2f} B weights, "
+        f"{report['threads']} threads, {report['cpu_model']}, target {report['kernel_target']}, "
+        f"THP {report['thp_enabled']}"
+    )
+    print(
+        f"{'method':<10} {'cold s':>8} {'mean s':>8} {'ref/x':>7} {'x/fill':>7} "
+        f"{'x/thp':>7} {'x/touch':>7} {'GB/s':>7} {'peak+MiB':>9} cold-ok"
+    )
     for name, t in results.items():
         peak = "-" if t.peak_extra_bytes is None else f"{t.peak_extra_bytes / 2**20:.0f}"
-        print(f"{name:<10} {t.cold:8.3f} {t.mean:8.3f} "
-              f"{ratio(ref.mean, t.mean) if ref else '      -'} "
-              + " ".join(ratio(t.mean, f.mean) if f else "      -" for f in floors)
-              + f" {report['output_bytes'] / t.mean / 1e9:7.2f} {peak:>9} "
-              f"{'yes' if t.cold_within_bound() else 'NO'}")
+        print(
+            f"{name:<10} {t.cold:8.3f} {t.mean:8.3f} "
+            f"{ratio(ref.mean, t.mean) if ref else '      -'} "
+            + " ".join(ratio(t.mean, f.mean) if f else "      -" for f in floors)
+            + f" {report['output_bytes'] / t.mean / 1e9:7.2f} {peak:>9} "
+            f"{'yes' if t.cold_within_bound() else 'NO'}"
+        )
 
 
 if __name__ == "__main__":
@@ -181,7 +225,11 @@ if __name__ == "__main__":
         _child_main()
     else:  # python -m q6bit.cli.bench ... == q6bit bench ...
         import argparse
-        parser = argparse.ArgumentParser(prog="python -m q6bit.cli.bench", description=__doc__,
-                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+
+        parser = argparse.ArgumentParser(
+            prog="python -m q6bit.cli.bench",
+            description=__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         add_arguments(parser)
         run(parser.parse_args())

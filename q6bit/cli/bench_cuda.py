@@ -14,6 +14,7 @@ Each timing: one warm-up, then the median of --runs; the GPU work is
 synchronized before the clock stops. Outputs are dropped between runs
 (torch's caching allocator reuses the device memory, as a loader would).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -65,9 +66,11 @@ def run(args) -> dict:
 
     results["gpu_dequant"] = _time(lambda: ops.dequantize_list(gpu), args.runs)
     results["gpu_dequant_each"] = _time(lambda: [td.dequantize(*t) for t in gpu], args.runs)
-    results["gpu_fill"] = _time(lambda: [torch.empty(s, dtype=torch.float16, device="cuda")
-                                         .fill_(1.0) for s in shapes], args.runs)
-    del gpu
+    results["gpu_fill"] = _time(
+        lambda: [torch.empty(s, dtype=torch.float16, device="cuda").fill_(1.0) for s in shapes],
+        args.runs,
+    )
+    gpu.clear()  # frees the GPU copies
 
     pinned = [tuple(t.pin_memory() for t in triple) for triple in host]
 
@@ -75,12 +78,14 @@ def run(args) -> dict:
         return [td.dequantize(*map(upload, triple), dtype) for triple in source]
 
     def path_a_pageable():
-        stager = PinnedStager("cuda")   # as a loader does: per load, buffers reused
+        stager = PinnedStager("cuda")  # as a loader does: per load, buffers reused
         return path_a(host, stager.to_device)
+
     results["path_a_pinned"] = _time(
-        lambda: path_a(pinned, lambda t: t.to("cuda", non_blocking=True)), args.runs)
+        lambda: path_a(pinned, lambda t: t.to("cuda", non_blocking=True)), args.runs
+    )
     results["path_a_pageable"] = _time(path_a_pageable, args.runs)
-    del pinned
+    pinned.clear()
 
     cpu_op = _cpu_op()
     if cpu_op:
@@ -93,17 +98,27 @@ def run(args) -> dict:
             return [b.to("cuda", non_blocking=True).to(dtype) for b in staging]
 
         def path_b_pageable():
-            return [w.to("cuda").to(dtype)
-                    for w in torch.ops.q6bit.dequantize_list(*map(list, zip(*host)))]
+            return [
+                w.to("cuda").to(dtype)
+                for w in torch.ops.q6bit.dequantize_list(*map(list, zip(*host)))
+            ]
+
         results["path_b_pinned"] = _time(path_b_pinned, args.runs)
         results["path_b_pageable"] = _time(path_b_pageable, args.runs)
         del staging
 
-    report = {"preset": args.preset, "layers": shape.layers, "group_size": args.group_size,
-              "weights": weights, "model_dtype": args.model_dtype,
-              "gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
-              "cpu_threads": torch.get_num_threads(), "cpu_op": cpu_op or "absent",
-              "methods": results}
+    report = {
+        "preset": args.preset,
+        "layers": shape.layers,
+        "group_size": args.group_size,
+        "weights": weights,
+        "model_dtype": args.model_dtype,
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "cpu_op": cpu_op or "absent",
+        "methods": results,
+    }
     _print(report)
     return report
 
@@ -111,6 +126,7 @@ def run(args) -> dict:
 def _cpu_op() -> str | None:
     """The CPU kernels' target for path (b), or None where q6bit._C is absent."""
     from .. import ops
+
     try:
         return ops.kernel_target()
     except RuntimeError:
@@ -119,17 +135,18 @@ def _cpu_op() -> str | None:
 
 def _print(report):
     m, w = report["methods"], report["weights"]
-    print(f"\n{report['preset']}: {w / 1e9:.2f} B weights, G={report['group_size']}, "
-          f"{report['gpu']}, torch {report['torch']}, CPU op {report['cpu_op']} "
-          f"({report['cpu_threads']} threads), model dtype {report['model_dtype']}")
+    print(
+        f"\n{report['preset']}: {w / 1e9:.2f} B weights, G={report['group_size']}, "
+        f"{report['gpu']}, torch {report['torch']}, CPU op {report['cpu_op']} "
+        f"({report['cpu_threads']} threads), model dtype {report['model_dtype']}"
+    )
     fill = m["gpu_fill"]["median_s"]
     in_bytes = w * 3 // 4 + 3 * w // report["group_size"]
     for name, t in m.items():
         s = t["median_s"]
         extra = ""
         if name.startswith("gpu_dequant"):
-            extra = (f"  {s / fill:.2f}x fill, "
-                     f"{(in_bytes + 2 * w) / s / 1e12:.2f} TB/s moved")
+            extra = f"  {s / fill:.2f}x fill, {(in_bytes + 2 * w) / s / 1e12:.2f} TB/s moved"
         if name.startswith("path_b_") and name.replace("_b_", "_a_") in m:
             extra = f"  {s / m[name.replace('_b_', '_a_')]['median_s']:.2f}x path (a)"
         print(f"{name:<16} {s * 1e3:10.2f} ms{extra}")

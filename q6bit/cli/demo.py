@@ -3,6 +3,7 @@
 
 Prints the folder's path on stdout (build logs go to stderr).
 """
+
 from __future__ import annotations
 
 from ..testing.demo_models import WHICH, demo_path
@@ -10,12 +11,17 @@ from ..testing.model_cache import log, read_stamp
 
 
 def add_arguments(p):
-    p.add_argument("--which", choices=WHICH, default="smollm2",
-                   help="which demo model (default: smollm2)")
-    p.add_argument("--bf16", action="store_true",
-                   help="the bf16 source model instead of its q6bit checkpoint")
-    p.add_argument("--print-path", action="store_true",
-                   help="print only the path on stdout (building it if needed), no summary")
+    p.add_argument(
+        "--which", choices=WHICH, default="smollm2", help="which demo model (default: smollm2)"
+    )
+    p.add_argument(
+        "--bf16", action="store_true", help="the bf16 source model instead of its q6bit checkpoint"
+    )
+    p.add_argument(
+        "--print-path",
+        action="store_true",
+        help="print only the path on stdout (building it if needed), no summary",
+    )
     p.add_argument("--rebuild", action="store_true", help="rebuild even if cached")
 
 
@@ -25,7 +31,9 @@ def run(args) -> int:
     if not args.print_path:
         stamp = read_stamp(path) or {}
         size = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
-        log(f"{path.name}: {size / 1e6:.1f} MB, key {stamp.get('key')}, "
-            f"built {stamp.get('built_at')} in {stamp.get('built_seconds')} s")
+        log(
+            f"{path.name}: {size / 1e6:.1f} MB, key {stamp.get('key')}, "
+            f"built {stamp.get('built_at')} in {stamp.get('built_seconds')} s"
+        )
     print(path)
     return 0

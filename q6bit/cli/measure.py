@@ -1,5 +1,6 @@
 """Timing and memory measurement in the way the original judge timed:
 one warm-up (the cold run), then the mean of N timed runs."""
+
 from __future__ import annotations
 
 import gc
@@ -26,9 +27,13 @@ class Timing:
         return self.cold <= max(1.5 * self.mean, self.mean + 1.5)
 
     def as_dict(self) -> dict:
-        return {"cold_s": self.cold, "mean_s": self.mean, "runs_s": self.runs,
-                "cold_within_bound": self.cold_within_bound(),
-                "peak_extra_bytes": self.peak_extra_bytes}
+        return {
+            "cold_s": self.cold,
+            "mean_s": self.mean,
+            "runs_s": self.runs,
+            "cold_within_bound": self.cold_within_bound(),
+            "peak_extra_bytes": self.peak_extra_bytes,
+        }
 
 
 def time_calls(fn, runs: int = 3) -> Timing:

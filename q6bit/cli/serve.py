@@ -17,35 +17,64 @@ Examples:
   q6bit serve /path/to/q6bit-ckpt --port 8000 --backend reference
   q6bit serve --vllm-args "--max-num-seqs 4 --dtype float16"
 """
+
 from __future__ import annotations
 
 import signal
 import sys
 
-from .server import (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_READY_TIMEOUT, Server, ServerError,
-                     split_args)
+from .server import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_READY_TIMEOUT,
+    Server,
+    ServerError,
+    split_args,
+)
 
 
 def add_arguments(p):
-    p.add_argument("model", nargs="?",
-                   help="model folder (or hub id); default: the SmolLM2 q6bit demo")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT,
-                   help=f"port to listen on; a free one if taken (default {DEFAULT_PORT})")
+    p.add_argument(
+        "model", nargs="?", help="model folder (or hub id); default: the SmolLM2 q6bit demo"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port to listen on; a free one if taken (default {DEFAULT_PORT})",
+    )
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
-    p.add_argument("--backend", choices=("fast", "reference"),
-                   help="dequantizer (sets Q6BIT_BACKEND; default: env or fast)")
-    p.add_argument("--full-hash", action="store_true",
-                   help="log a full-content sha256 of the weights (Q6BIT_FULL_HASH=1)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_READY_TIMEOUT,
-                   help="seconds to wait for the server to answer before giving up "
-                   f"(default {DEFAULT_READY_TIMEOUT:.0f})")
-    p.add_argument("--tensor-parallel-size", "-tp", type=int, default=1,
-                   help="vLLM tensor-parallel size: each rank loads and dequantizes only its "
-                   "shard (CPU hosts: the cores are split between the ranks)")
-    p.add_argument("--pipeline-parallel-size", "-pp", type=int, default=1,
-                   help="vLLM pipeline-parallel size")
-    p.add_argument("--vllm-args", default="",
-                   help="extra arguments for `vllm serve`, one quoted string")
+    p.add_argument(
+        "--backend",
+        choices=("fast", "reference"),
+        help="dequantizer (sets Q6BIT_BACKEND; default: env or fast)",
+    )
+    p.add_argument(
+        "--full-hash",
+        action="store_true",
+        help="log a full-content sha256 of the weights (Q6BIT_FULL_HASH=1)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_READY_TIMEOUT,
+        help="seconds to wait for the server to answer before giving up "
+        f"(default {DEFAULT_READY_TIMEOUT:.0f})",
+    )
+    p.add_argument(
+        "--tensor-parallel-size",
+        "-tp",
+        type=int,
+        default=1,
+        help="vLLM tensor-parallel size: each rank loads and dequantizes only its "
+        "shard (CPU hosts: the cores are split between the ranks)",
+    )
+    p.add_argument(
+        "--pipeline-parallel-size", "-pp", type=int, default=1, help="vLLM pipeline-parallel size"
+    )
+    p.add_argument(
+        "--vllm-args", default="", help="extra arguments for `vllm serve`, one quoted string"
+    )
     p.add_argument("--log", help="write the server output to this file instead of the terminal")
 
 
@@ -62,6 +91,7 @@ def resolve_model(model: str | None) -> str:
     if model:
         return model
     from ..testing.demo_models import demo_path
+
     return str(demo_path("smollm2", "q6bit"))
 
 
@@ -71,14 +101,27 @@ def _interrupt(signum, frame):
 
 def run(args) -> int:
     model = resolve_model(args.model)
-    server = Server(model, args.port, args.host, backend=args.backend,
-                    full_hash=True if args.full_hash else None, log_path=args.log,
-                    extra_args=parallel_args(args) + split_args(args.vllm_args))
+    server = Server(
+        model,
+        args.port,
+        args.host,
+        backend=args.backend,
+        full_hash=True if args.full_hash else None,
+        log_path=args.log,
+        extra_args=parallel_args(args) + split_args(args.vllm_args),
+    )
     if args.port and server.port != args.port:
-        print(f"q6bit serve: port {args.port} is taken; using port {server.port}",
-              file=sys.stderr, flush=True)
-    print(f"q6bit serve: starting vLLM on {model} (port {server.port})\n  "
-          + " ".join(server.command), file=sys.stderr, flush=True)
+        print(
+            f"q6bit serve: port {args.port} is taken; using port {server.port}",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(
+        f"q6bit serve: starting vLLM on {model} (port {server.port})\n  "
+        + " ".join(server.command),
+        file=sys.stderr,
+        flush=True,
+    )
     # Ctrl-C (even where a shell started us with SIGINT ignored) and SIGTERM
     # stop the whole server
     signal.signal(signal.SIGINT, _interrupt)
@@ -86,8 +129,11 @@ def run(args) -> int:
     server.start()
     try:
         models = server.wait_ready(args.timeout)
-        print(f"q6bit serve: ready in {server.ready_seconds:.1f} s at {server.url}/v1 "
-              f"(model {models[0] if models else '?'}); Ctrl-C stops it", flush=True)
+        print(
+            f"q6bit serve: ready in {server.ready_seconds:.1f} s at {server.url}/v1 "
+            f"(model {models[0] if models else '?'}); Ctrl-C stops it",
+            flush=True,
+        )
         print(f"  q6bit ask --port {server.port}", flush=True)
         code = server.proc.wait()
         print(f"q6bit serve: the server exited with code {code}", file=sys.stderr)

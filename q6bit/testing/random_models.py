@@ -3,6 +3,7 @@
 cached like the demos: models too large for the caches, for start-up and
 speed measurements.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,11 +33,19 @@ def build_random_qwen3_bf16(out: Path, shape: ModelShape) -> dict:
         writer.add(name, torch.ones(dim, dtype=torch.bfloat16))
     writer.finish()
     config = Qwen3Config(
-        vocab_size=shape.vocab, hidden_size=shape.hidden, intermediate_size=shape.intermediate,
-        num_hidden_layers=shape.layers, num_attention_heads=shape.heads,
-        num_key_value_heads=shape.kv_heads, head_dim=shape.head_dim,
-        max_position_embeddings=4096, tie_word_embeddings=shape.tied_embeddings,
-        bos_token_id=151643, eos_token_id=151645, dtype="bfloat16")
+        vocab_size=shape.vocab,
+        hidden_size=shape.hidden,
+        intermediate_size=shape.intermediate,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.kv_heads,
+        head_dim=shape.head_dim,
+        max_position_embeddings=4096,
+        tie_word_embeddings=shape.tied_embeddings,
+        bos_token_id=151643,
+        eos_token_id=151645,
+        dtype="bfloat16",
+    )
     config.architectures = ["Qwen3ForCausalLM"]
     config.save_pretrained(str(out))
     build_qwen_tokenizer(qwen_tiktoken(), out)
@@ -49,9 +58,12 @@ def random_qwen3(preset: str, variant: str) -> Path:
     from .model_cache import build_key, cached_build, module_sources
 
     shape = PRESETS[preset]
-    key = build_key(build_random_qwen3_bf16, shape, SEED, WEIGHT_STD, *module_sources("checkpoint/writer"))
-    bf16 = cached_build(f"random-{preset}-bf16", key,
-                        lambda out: build_random_qwen3_bf16(out, shape))
+    key = build_key(
+        build_random_qwen3_bf16, shape, SEED, WEIGHT_STD, *module_sources("checkpoint/writer")
+    )
+    bf16 = cached_build(
+        f"random-{preset}-bf16", key, lambda out: build_random_qwen3_bf16(out, shape)
+    )
     if variant == "bf16":
         return bf16
     return quantized(f"random-{preset}-q6bit", bf16, key, fmt.DEFAULT_GROUP_SIZE, False)
@@ -59,8 +71,17 @@ def random_qwen3(preset: str, variant: str) -> Path:
 
 # A tiny Qwen3-MoE: its experts are vLLM FusedMoE layers, which have no q6bit
 # method, so the loader's fallback (dequantize, hand over plain) serves them.
-MOE_SHAPE = {"hidden": 128, "layers": 2, "experts": 4, "top_k": 2, "moe_intermediate": 128,
-             "heads": 2, "kv_heads": 1, "head_dim": 64, "vocab": 151936}
+MOE_SHAPE = {
+    "hidden": 128,
+    "layers": 2,
+    "experts": 4,
+    "top_k": 2,
+    "moe_intermediate": 128,
+    "heads": 2,
+    "kv_heads": 1,
+    "head_dim": 64,
+    "vocab": 151936,
+}
 MOE_GROUP_SIZE = 64
 
 
@@ -78,16 +99,24 @@ def build_random_qwen3_moe_bf16(out: Path) -> dict:
     shapes = {"model.embed_tokens.weight": (s["vocab"], h), "lm_head.weight": (s["vocab"], h)}
     for i in range(s["layers"]):
         p = f"model.layers.{i}"
-        shapes.update({f"{p}.self_attn.q_proj.weight": (q, h),
-                       f"{p}.self_attn.k_proj.weight": (kv, h),
-                       f"{p}.self_attn.v_proj.weight": (kv, h),
-                       f"{p}.self_attn.o_proj.weight": (h, q),
-                       f"{p}.mlp.gate.weight": (s["experts"], h)})
+        shapes.update(
+            {
+                f"{p}.self_attn.q_proj.weight": (q, h),
+                f"{p}.self_attn.k_proj.weight": (kv, h),
+                f"{p}.self_attn.v_proj.weight": (kv, h),
+                f"{p}.self_attn.o_proj.weight": (h, q),
+                f"{p}.mlp.gate.weight": (s["experts"], h),
+            }
+        )
         for e in range(s["experts"]):
             x = f"{p}.mlp.experts.{e}"
-            shapes.update({f"{x}.gate_proj.weight": (s["moe_intermediate"], h),
-                           f"{x}.up_proj.weight": (s["moe_intermediate"], h),
-                           f"{x}.down_proj.weight": (h, s["moe_intermediate"])})
+            shapes.update(
+                {
+                    f"{x}.gate_proj.weight": (s["moe_intermediate"], h),
+                    f"{x}.up_proj.weight": (s["moe_intermediate"], h),
+                    f"{x}.down_proj.weight": (h, s["moe_intermediate"]),
+                }
+            )
     out.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(SEED)
     writer = ShardWriter(out, int(2e9))
@@ -97,21 +126,37 @@ def build_random_qwen3_moe_bf16(out: Path) -> dict:
     norms = {"model.norm.weight": h}
     for i in range(s["layers"]):
         p = f"model.layers.{i}"
-        norms.update({f"{p}.input_layernorm.weight": h,
-                      f"{p}.post_attention_layernorm.weight": h,
-                      f"{p}.self_attn.q_norm.weight": s["head_dim"],
-                      f"{p}.self_attn.k_norm.weight": s["head_dim"]})
+        norms.update(
+            {
+                f"{p}.input_layernorm.weight": h,
+                f"{p}.post_attention_layernorm.weight": h,
+                f"{p}.self_attn.q_norm.weight": s["head_dim"],
+                f"{p}.self_attn.k_norm.weight": s["head_dim"],
+            }
+        )
     for name, dim in norms.items():
         writer.add(name, torch.ones(dim, dtype=torch.bfloat16))
     writer.finish()
     config = Qwen3MoeConfig(
-        vocab_size=s["vocab"], hidden_size=h, intermediate_size=s["moe_intermediate"],
-        moe_intermediate_size=s["moe_intermediate"], num_experts=s["experts"],
-        num_experts_per_tok=s["top_k"], decoder_sparse_step=1, mlp_only_layers=[],
-        num_hidden_layers=s["layers"], num_attention_heads=s["heads"],
-        num_key_value_heads=s["kv_heads"], head_dim=s["head_dim"], norm_topk_prob=True,
-        max_position_embeddings=4096, tie_word_embeddings=False,
-        bos_token_id=151643, eos_token_id=151645, dtype="bfloat16")
+        vocab_size=s["vocab"],
+        hidden_size=h,
+        intermediate_size=s["moe_intermediate"],
+        moe_intermediate_size=s["moe_intermediate"],
+        num_experts=s["experts"],
+        num_experts_per_tok=s["top_k"],
+        decoder_sparse_step=1,
+        mlp_only_layers=[],
+        num_hidden_layers=s["layers"],
+        num_attention_heads=s["heads"],
+        num_key_value_heads=s["kv_heads"],
+        head_dim=s["head_dim"],
+        norm_topk_prob=True,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        bos_token_id=151643,
+        eos_token_id=151645,
+        dtype="bfloat16",
+    )
     config.architectures = ["Qwen3MoeForCausalLM"]
     config.save_pretrained(str(out))
     build_qwen_tokenizer(qwen_tiktoken(), out)
@@ -123,8 +168,13 @@ def random_qwen3_moe(variant: str) -> Path:
     from .demo_models import dequantized, quantized
     from .model_cache import build_key, cached_build, module_sources
 
-    key = build_key(build_random_qwen3_moe_bf16, MOE_SHAPE, SEED, WEIGHT_STD,
-                    *module_sources("checkpoint/writer"))
+    key = build_key(
+        build_random_qwen3_moe_bf16,
+        MOE_SHAPE,
+        SEED,
+        WEIGHT_STD,
+        *module_sources("checkpoint/writer"),
+    )
     bf16 = cached_build("random-qwen3-moe-tiny-bf16", key, build_random_qwen3_moe_bf16)
     if variant == "bf16":
         return bf16

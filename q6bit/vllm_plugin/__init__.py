@@ -21,6 +21,7 @@ So ``vllm serve <q6bit checkpoint>`` needs no extra flag. Environment:
 q6bit/envs.py (``Q6BIT_BACKEND``, ``Q6BIT_FULL_HASH``). This package's
 modules import vllm; ``import q6bit`` never imports this package.
 """
+
 from __future__ import annotations
 
 from ..layout import QUANT_METHOD

@@ -1,6 +1,7 @@
 """Completeness checks of a loaded model, which vLLM skips when a
 quantization is set: every parameter loaded, and every sibling of a
 stacked qkv_proj / gate_up_proj present in the checkpoint."""
+
 from __future__ import annotations
 
 
@@ -18,7 +19,8 @@ def check_complete(model, loaded, checkpoint: str) -> None:
         more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise IncompleteModelError(
             f"q6bit: checkpoint {checkpoint} does not provide {len(missing)} of the "
-            f"model's {len(expected)} parameters:\n  {shown}{more}")
+            f"model's {len(expected)} parameters:\n  {shown}{more}"
+        )
 
 
 def check_packed_siblings(yielded, packed_modules_mapping: dict, checkpoint: str) -> None:
@@ -33,16 +35,20 @@ def check_packed_siblings(yielded, packed_modules_mapping: dict, checkpoint: str
         for i, part in enumerate(parts):
             for packed, subs in packed_modules_mapping.items():
                 if part in subs:
-                    key = (".".join(parts[:i]), packed, ".".join(parts[i + 1:]))
+                    key = (".".join(parts[:i]), packed, ".".join(parts[i + 1 :]))
                     groups.setdefault(key, set()).add(part)
     missing = []
     for (prefix, packed, leaf), seen in sorted(groups.items()):
         for sub in packed_modules_mapping[packed]:
             if sub not in seen:
-                missing.append(".".join(p for p in (prefix, sub, leaf) if p)
-                               + f" (stacked into {packed} with "
-                               + ", ".join(sorted(seen)) + ", which are present)")
+                missing.append(
+                    ".".join(p for p in (prefix, sub, leaf) if p)
+                    + f" (stacked into {packed} with "
+                    + ", ".join(sorted(seen))
+                    + ", which are present)"
+                )
     if missing:
         shown = "\n  ".join(missing[:20])
         raise IncompleteModelError(
-            f"q6bit: checkpoint {checkpoint} lacks {len(missing)} weight(s):\n  {shown}")
+            f"q6bit: checkpoint {checkpoint} lacks {len(missing)} weight(s):\n  {shown}"
+        )

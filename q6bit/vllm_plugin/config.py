@@ -10,6 +10,7 @@ selects it, and it hands every layer its method:
 Module-level classes, imported only once vLLM runs the plugin: vLLM pickles
 the config to send it to the workers it spawns.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,20 +53,28 @@ class Q6BitConfig(QuantizationConfig):
     def from_config(cls, config):
         group_size = config.get("group_size")
         bits = config.get("bits", fmt.BITS)
-        if bits != fmt.BITS or not isinstance(group_size, int) \
-                or group_size <= 0 or group_size % fmt.CODES_PER_TRIPLET:
+        if (
+            bits != fmt.BITS
+            or not isinstance(group_size, int)
+            or group_size <= 0
+            or group_size % fmt.CODES_PER_TRIPLET
+        ):
             raise ValueError(
                 f"q6bit: config.json's quantization_config {config} is not a q6bit one: it "
-                f"needs \"bits\": {fmt.BITS} and \"group_size\": a positive multiple of "
-                f"{fmt.CODES_PER_TRIPLET} (the G of X.qweight [..., n_groups, 3*G/4])")
+                f'needs "bits": {fmt.BITS} and "group_size": a positive multiple of '
+                f"{fmt.CODES_PER_TRIPLET} (the G of X.qweight [..., n_groups, 3*G/4])"
+            )
         return cls(group_size, bits)
 
     @classmethod
-    def override_quantization_method(cls, hf_quant_cfg=None, user_quant=None,
-                                     hf_config=None, **kwargs):
-        if (isinstance(hf_quant_cfg, dict)
-                and hf_quant_cfg.get("quant_method") == fmt.QUANT_METHOD
-                and user_quant in (None, fmt.QUANT_METHOD)):
+    def override_quantization_method(
+        cls, hf_quant_cfg=None, user_quant=None, hf_config=None, **kwargs
+    ):
+        if (
+            isinstance(hf_quant_cfg, dict)
+            and hf_quant_cfg.get("quant_method") == fmt.QUANT_METHOD
+            and user_quant in (None, fmt.QUANT_METHOD)
+        ):
             return fmt.QUANT_METHOD
         return None
 

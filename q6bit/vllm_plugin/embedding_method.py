@@ -6,6 +6,7 @@ three tensors, and a zero scale dequantizes to +0: padding stays zero.
 Tied embeddings: the LM head shares the embedding's packed parameters while
 loading and its dequantized weight afterwards.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,13 +26,25 @@ class Q6BitEmbeddingMethod(QuantizeMethodBase):
         self.tied_to: torch.nn.Module | None = None
         self.processed = False  # a tied LM head may process its embedding first
 
-    def create_weights(self, layer: torch.nn.Module, input_size_per_partition: int,
-                       output_partition_sizes: list[int], input_size: int, output_size: int,
-                       params_dtype: torch.dtype, **extra_weight_attrs):
+    def create_weights(
+        self,
+        layer: torch.nn.Module,
+        input_size_per_partition: int,
+        output_partition_sizes: list[int],
+        input_size: int,
+        output_size: int,
+        params_dtype: torch.dtype,
+        **extra_weight_attrs,
+    ):
         check_partition(self.prefix, input_size_per_partition, input_size, self.group_size)
         self.params_dtype = params_dtype
-        create_packed_params(layer, sum(output_partition_sizes), input_size_per_partition,
-                             self.group_size, **extra_weight_attrs)
+        create_packed_params(
+            layer,
+            sum(output_partition_sizes),
+            input_size_per_partition,
+            self.group_size,
+            **extra_weight_attrs,
+        )
 
     def tie_weights(self, layer: torch.nn.Module, embed_tokens: torch.nn.Module):
         if not has_packed_params(embed_tokens):  # a plain embedding: vLLM's way
@@ -57,8 +70,9 @@ class Q6BitEmbeddingMethod(QuantizeMethodBase):
             dequantize_packed(layer, f"{self.prefix}.weight", self.params_dtype)
         self.dense.process_weights_after_loading(layer)
 
-    def apply(self, layer: torch.nn.Module, x: torch.Tensor,
-              bias: torch.Tensor | None = None) -> torch.Tensor:
+    def apply(
+        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.dense.apply(layer, x, bias)
 
     def embedding(self, layer: torch.nn.Module, input_: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 load_format="q6bit" for q6bit checkpoints when the user left it on "auto",
 and validate every shard header in the API process before any engine
 starts."""
+
 from __future__ import annotations
 
 import functools
@@ -17,6 +18,7 @@ _PLAIN_FORMATS = ("auto", "hf", "safetensors")
 
 def local_dir(model) -> str | None:
     import os
+
     return model if isinstance(model, str) and os.path.isdir(model) else None
 
 
@@ -31,11 +33,18 @@ def wrap_engine_args() -> None:
     def _use_q6bit(self, reason: str) -> None:
         if self.load_format in _PLAIN_FORMATS:
             if self.load_format != "auto":
-                logger().warning("q6bit: load_format %r cannot read q6bit triples; "
-                                  "using %r", self.load_format, LOAD_FORMAT)
+                logger().warning(
+                    "q6bit: load_format %r cannot read q6bit triples; using %r",
+                    self.load_format,
+                    LOAD_FORMAT,
+                )
             self.load_format = LOAD_FORMAT
-            logger().info("q6bit: %s is a q6bit checkpoint (%s): load_format=%s",
-                           self.model, reason, LOAD_FORMAT)
+            logger().info(
+                "q6bit: %s is a q6bit checkpoint (%s): load_format=%s",
+                self.model,
+                reason,
+                LOAD_FORMAT,
+            )
 
     @functools.wraps(create_model_config)
     def q6bit_create_model_config(self, *args, **kwargs):
@@ -47,6 +56,7 @@ def wrap_engine_args() -> None:
                 # fail before any engine process starts: every shard's header
                 # (complete triples, dtypes, shapes vs config.json, truncation)
                 from ..checkpoint import plan_checkpoint
+
                 plan_checkpoint(local, check_scales=True)
         return model_config
 
@@ -54,6 +64,7 @@ def wrap_engine_args() -> None:
     def q6bit_create_load_config(self, *args, **kwargs):
         if self.load_format in _PLAIN_FORMATS and local_dir(self.model):
             from ..checkpoint import is_q6bit_checkpoint
+
             if is_q6bit_checkpoint(self.model):
                 _use_q6bit(self, "config.json")
         return create_load_config(self, *args, **kwargs)

@@ -1,13 +1,14 @@
 """What this process (one vLLM rank) read and dequantized while loading a
 q6bit checkpoint: the loader starts it, the loader's fallback and the
 quantization methods add to it, the loader logs it once processing is done."""
+
 from __future__ import annotations
 
 import torch
 
 from .. import envs
-from ..memory import reset_peak_rss, status_kib
 from ..checkpoint import LoadStats
+from ..memory import reset_peak_rss, status_kib
 
 
 class RankLoad(LoadStats):
@@ -38,8 +39,10 @@ class RankLoad(LoadStats):
 
     def start_bar(self, total: int, enabled: bool) -> None:
         from tqdm import tqdm
-        self.bar = tqdm(total=total, unit="w", unit_scale=True, desc="q6bit dequant",
-                        disable=not enabled)
+
+        self.bar = tqdm(
+            total=total, unit="w", unit_scale=True, desc="q6bit dequant", disable=not enabled
+        )
 
     def close_bar(self) -> None:
         if self.bar is not None:

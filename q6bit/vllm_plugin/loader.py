@@ -12,6 +12,7 @@ checkpoint into the model.
 Then the completeness checks vLLM skips for quantized models, and one log
 line per rank: what that rank dequantized, of the model's total.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,11 @@ def _load_format_as(load_config, load_format: str):
 def _ranks() -> tuple[int, int, int, int]:
     """(global rank, world size, tensor-parallel rank, tensor-parallel size)."""
     try:
-        from vllm.distributed import (get_tensor_model_parallel_rank,
-                                      get_tensor_model_parallel_world_size)
+        from vllm.distributed import (
+            get_tensor_model_parallel_rank,
+            get_tensor_model_parallel_world_size,
+        )
+
         tp_rank, tp = get_tensor_model_parallel_rank(), get_tensor_model_parallel_world_size()
     except Exception:  # not initialized (single process use) or moved
         tp_rank, tp = 0, 1
@@ -67,9 +71,11 @@ class PackedRouter:
     def __init__(self, model: torch.nn.Module):
         self.modules = dict(model.named_modules())
         self.mapper = getattr(model, "hf_to_vllm_mapper", None)
-        self.stacked = {sub: packed for packed, subs in
-                        (getattr(model, "packed_modules_mapping", None) or {}).items()
-                        for sub in subs}
+        self.stacked = {
+            sub: packed
+            for packed, subs in (getattr(model, "packed_modules_mapping", None) or {}).items()
+            for sub in subs
+        }
 
     def model_module(self, name: str) -> str | None:
         """The model's module name for checkpoint weight `name` (X.weight)."""
@@ -77,7 +83,7 @@ class PackedRouter:
             name = self.mapper.map_name(name)
             if name is None:
                 return None
-        module, _, leaf = name[:-len(_WEIGHT)].rpartition(".")
+        module, _, leaf = name[: -len(_WEIGHT)].rpartition(".")
         leaf = self.stacked.get(leaf, leaf)
         return f"{module}.{leaf}" if module else leaf
 
@@ -87,9 +93,10 @@ class PackedRouter:
             return None
         module = self.modules.get(self.model_module(triple) or "")
         method = getattr(module, "quant_method", None)
-        if isinstance(method, (Q6BitLinearMethod, Q6BitEmbeddingMethod)) \
-                and has_packed_params(module):
-            return triple[:-len(_WEIGHT)]
+        if isinstance(method, (Q6BitLinearMethod, Q6BitEmbeddingMethod)) and has_packed_params(
+            module
+        ):
+            return triple[: -len(_WEIGHT)]
         return None
 
 
@@ -106,8 +113,12 @@ class _Fp16CastWarnings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        if (isinstance(record.msg, str) and record.msg.startswith("Attempted to load weight")
-                and len(args) >= 3 and str(args[1]) == "torch.float16"):
+        if (
+            isinstance(record.msg, str)
+            and record.msg.startswith("Attempted to load weight")
+            and len(args) >= 3
+            and str(args[1]) == "torch.float16"
+        ):
             self.count += 1
             self.dtype = args[2]
             return False
@@ -130,31 +141,42 @@ class Q6BitModelLoader(DefaultModelLoader):
         if local:
             return local
         # a hub id: fetch the safetensors (config.json is already there)
-        folder, *_ = self._prepare_weights(model_config.model, None,
-                                           model_config.revision, False, None)
+        folder, *_ = self._prepare_weights(
+            model_config.model, None, model_config.revision, False, None
+        )
         return folder
 
     def get_all_weights(self, model_config, model):
         path = self._checkpoint_dir(model_config)
         if not is_q6bit_checkpoint(path):
-            logger().info("q6bit: %s is not a q6bit checkpoint; loading it as plain "
-                          "safetensors", path)
+            logger().info(
+                "q6bit: %s is not a q6bit checkpoint; loading it as plain safetensors", path
+            )
             with _load_format_as(self.load_config, "safetensors"):
                 yield from super().get_all_weights(model_config, model)
             return
         plan = plan_checkpoint(path)
         stats = load_stats.start(plan.quantized_weights)
         rank = _ranks()[0]
-        logger().info("q6bit: loading %s (backend %s, %d threads)", path, envs.backend(),
-                      torch.get_num_threads())
+        logger().info(
+            "q6bit: loading %s (backend %s, %d threads)",
+            path,
+            envs.backend(),
+            torch.get_num_threads(),
+        )
         if not self.counter_before_loading_weights:  # for vLLM's "took" line
             self.counter_before_loading_weights = time.perf_counter()
         self._q6bit_names = names = set()
         self._q6bit_triples = set(plan.triples)
         progress = bool(getattr(self.load_config, "use_tqdm_on_load", True)) and rank == 0
-        for name, tensor in iter_checkpoint_weights(path, backend=envs.backend(), stats=stats,
-                                                    progress=progress,
-                                                    packed=PackedRouter(model), plan=plan):
+        for name, tensor in iter_checkpoint_weights(
+            path,
+            backend=envs.backend(),
+            stats=stats,
+            progress=progress,
+            packed=PackedRouter(model),
+            plan=plan,
+        ):
             names.add(name)
             yield name, tensor
         # models with extra weight sources (rare) keep vLLM's handling
@@ -182,26 +204,42 @@ class Q6BitModelLoader(DefaultModelLoader):
             with contextlib.suppress(AttributeError):
                 del model.load_weights
         if casts.count:
-            logger().info("q6bit: suppressed %d warnings of vLLM about loading fp16 weights "
-                          "into %s parameters (weights of layers without a q6bit method are "
-                          "dequantized to fp16; vLLM casts them)", casts.count, casts.dtype)
+            logger().info(
+                "q6bit: suppressed %d warnings of vLLM about loading fp16 weights "
+                "into %s parameters (weights of layers without a q6bit method are "
+                "dequantized to fp16; vLLM casts them)",
+                casts.count,
+                casts.dtype,
+            )
         loaded = captured.get("loaded")
         if loaded is None:
-            logger().warning("q6bit: %s.load_weights returned no names; cannot check that "
-                             "every weight was loaded", type(model).__name__)
+            logger().warning(
+                "q6bit: %s.load_weights returned no names; cannot check that "
+                "every weight was loaded",
+                type(model).__name__,
+            )
         else:
             check_complete(model, loaded, str(model_config.model))
-        fallback = sorted(set(getattr(self, "_q6bit_names", ())) & getattr(self, "_q6bit_triples", set()))
+        fallback = sorted(
+            set(getattr(self, "_q6bit_names", ())) & getattr(self, "_q6bit_triples", set())
+        )
         if fallback:
-            logger().info("q6bit: %d weights of layers without a q6bit method were dequantized "
-                          "while loading (fp16, then vLLM casts), e.g. %s", len(fallback),
-                          ", ".join(fallback[:3]))
-        check_packed_siblings(getattr(self, "_q6bit_names", ()),
-                              getattr(model, "packed_modules_mapping", None) or {},
-                              str(model_config.model))
-        packed = sum(m.qweight.shape[0] * m.qweight.shape[1] * fmt.group_size_of(m.qweight.shape)
-                     for m in {id(m): m for m in model.modules() if has_packed_params(m)}.values()
-                     if not getattr(m.quant_method, "tied_to", None))
+            logger().info(
+                "q6bit: %d weights of layers without a q6bit method were dequantized "
+                "while loading (fp16, then vLLM casts), e.g. %s",
+                len(fallback),
+                ", ".join(fallback[:3]),
+            )
+        check_packed_siblings(
+            getattr(self, "_q6bit_names", ()),
+            getattr(model, "packed_modules_mapping", None) or {},
+            str(model_config.model),
+        )
+        packed = sum(
+            m.qweight.shape[0] * m.qweight.shape[1] * fmt.group_size_of(m.qweight.shape)
+            for m in {id(m): m for m in model.modules() if has_packed_params(m)}.values()
+            if not getattr(m.quant_method, "tied_to", None)
+        )
         load_stats.current().start_bar(packed, enabled=_ranks()[0] == 0)
 
     def load_model(self, vllm_config, model_config, prefix: str = ""):
@@ -217,13 +255,28 @@ def _log_rank(stats: load_stats.RankLoad) -> None:
     rank, world, tp_rank, tp = _ranks()
     log = logger()
     growth = stats.peak_rss_growth_gb()
-    log.info("q6bit: rank %d/%d dequantized %.1f M of %.1f M weights in %.3f s (tp rank %d/%d; "
-             "backend %s, %d tensors; files read in %.3f s; peak RSS +%s GB while loading)",
-             rank, world, stats.weights / 1e6, stats.model_weights / 1e6, stats.dequant_seconds,
-             tp_rank, tp, envs.backend(), stats.tensors, stats.read_seconds,
-             "?" if growth is None else f"{growth:.3f}")
-    log.info("q6bit: dequant cost %.3f s (backend %s, %d tensors, %.1f M weights dequantized)",
-             stats.dequant_seconds, envs.backend(), stats.tensors, stats.weights / 1e6)
+    log.info(
+        "q6bit: rank %d/%d dequantized %.1f M of %.1f M weights in %.3f s (tp rank %d/%d; "
+        "backend %s, %d tensors; files read in %.3f s; peak RSS +%s GB while loading)",
+        rank,
+        world,
+        stats.weights / 1e6,
+        stats.model_weights / 1e6,
+        stats.dequant_seconds,
+        tp_rank,
+        tp,
+        envs.backend(),
+        stats.tensors,
+        stats.read_seconds,
+        "?" if growth is None else f"{growth:.3f}",
+    )
+    log.info(
+        "q6bit: dequant cost %.3f s (backend %s, %d tensors, %.1f M weights dequantized)",
+        stats.dequant_seconds,
+        envs.backend(),
+        stats.tensors,
+        stats.weights / 1e6,
+    )
     log.info("q6bit: sampled sha256 %s", stats.sampled_sha256())
     if stats.full_sha256():
         log.info("q6bit: full sha256 %s", stats.full_sha256())

@@ -1,4 +1,5 @@
 """q6bit's logger inside vLLM processes."""
+
 from __future__ import annotations
 
 
@@ -6,4 +7,5 @@ def logger():
     # a child of vLLM's "vllm" logger: printed with vLLM's format and
     # process prefix in every process
     from vllm.logger import init_logger
+
     return init_logger("vllm.q6bit")

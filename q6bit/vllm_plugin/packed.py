@@ -9,6 +9,7 @@ the checkpoint's full tensors to the rank's rows (column-parallel, QKV,
 merged, vocab-parallel) or groups (row-parallel), so no code of ours slices
 tensors for tensor parallelism.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,6 +28,7 @@ PARTS = fmt.PARTS  # qweight, zero_point, scales
 def tp_size() -> int:
     try:
         from vllm.distributed import get_tensor_model_parallel_world_size
+
         return get_tensor_model_parallel_world_size()
     except Exception:  # not initialized (a layer built outside an engine)
         return 1
@@ -38,24 +40,33 @@ def check_partition(prefix: str, cols: int, total_cols: int, group_size: int) ->
     if cols % group_size == 0:
         return
     tp = tp_size()
-    split = (f" (its {total_cols} input columns split over tensor-parallel size {tp})"
-             if cols != total_cols else "")
+    split = (
+        f" (its {total_cols} input columns split over tensor-parallel size {tp})"
+        if cols != total_cols
+        else ""
+    )
     raise ValueError(
         f"q6bit: layer {prefix or '?'} has {cols} input columns per rank{split}, not a "
         f"multiple of the group size G={group_size}: every rank must hold whole groups. "
         f"Use a tensor-parallel size that splits its {total_cols // group_size} group(s) "
-        f"evenly (now {tp}), or quantize the model with a group size dividing {cols}.")
+        f"evenly (now {tp}), or quantize the model with a group size dividing {cols}."
+    )
 
 
-def create_packed_params(layer: torch.nn.Module, rows: int, cols: int, group_size: int,
-                         **extra_weight_attrs) -> None:
+def create_packed_params(
+    layer: torch.nn.Module, rows: int, cols: int, group_size: int, **extra_weight_attrs
+) -> None:
     """Registers the rank's empty qweight / zero_point / scales on `layer`."""
     n_groups = cols // group_size
-    shapes = {fmt.QWEIGHT: (rows, n_groups, fmt.packed_bytes(group_size)),
-              fmt.ZERO_POINT: (rows, n_groups, 1), fmt.SCALES: (rows, n_groups, 1)}
+    shapes = {
+        fmt.QWEIGHT: (rows, n_groups, fmt.packed_bytes(group_size)),
+        fmt.ZERO_POINT: (rows, n_groups, 1),
+        fmt.SCALES: (rows, n_groups, 1),
+    }
     for part in PARTS:
-        param = torch.nn.Parameter(torch.empty(shapes[part], dtype=fmt.DTYPES[part]),
-                                   requires_grad=False)
+        param = torch.nn.Parameter(
+            torch.empty(shapes[part], dtype=fmt.DTYPES[part]), requires_grad=False
+        )
         set_weight_attrs(param, {"output_dim": 0, "input_dim": 1})
         set_weight_attrs(param, extra_weight_attrs)
         layer.register_parameter(part, param)

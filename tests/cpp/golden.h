@@ -16,10 +16,14 @@ namespace q6bit_golden {
 inline uint8_t Code(const uint8_t* triplet, size_t index) {
   const unsigned b0 = triplet[0], b1 = triplet[1], b2 = triplet[2];
   switch (index) {
-    case 0: return b0 & 63;
-    case 1: return ((b1 & 15) << 2) | (b0 >> 6);
-    case 2: return ((b2 & 3) << 4) | (b1 >> 4);
-    default: return b2 >> 2;
+    case 0:
+      return b0 & 63;
+    case 1:
+      return ((b1 & 15) << 2) | (b0 >> 6);
+    case 2:
+      return ((b2 & 3) << 4) | (b1 >> 4);
+    default:
+      return b2 >> 2;
   }
 }
 
@@ -46,8 +50,8 @@ inline uint16_t F16FromDouble(double x) {
   const double a = fabs(x);
   if (isinf(a)) return sign | 0x7C00;
   int e2;
-  frexp(a, &e2);              // a = m * 2^e2, m in [0.5, 1)
-  int exponent = e2 - 1;      // floor(log2(a)) for a > 0
+  frexp(a, &e2);                                   // a = m * 2^e2, m in [0.5, 1)
+  int exponent = e2 - 1;                           // floor(log2(a)) for a > 0
   if (a == 0.0 || exponent < -14) exponent = -14;  // subnormal step 2^-24
   const double step = ldexp(1.0, exponent - 10);
   double n = nearbyint(a / step);  // exact quotient, rounded half-even
@@ -57,9 +61,9 @@ inline uint16_t F16FromDouble(double x) {
   }
   if (exponent > 15) return sign | 0x7C00;
   // For exponent -14 the bits are n whether n is subnormal (<1024) or not.
-  const unsigned bits =
-      exponent == -14 ? static_cast<unsigned>(n)
-                      : ((exponent + 15) << 10) | (static_cast<unsigned>(n) - 1024);
+  const unsigned bits = exponent == -14
+                            ? static_cast<unsigned>(n)
+                            : ((exponent + 15) << 10) | (static_cast<unsigned>(n) - 1024);
   return sign | static_cast<uint16_t>(bits);
 }
 

@@ -20,8 +20,7 @@ namespace {
 constexpr size_t kGroup = 128;
 constexpr size_t kGroups = 1024;
 
-void BM_Dequantize(benchmark::State& state, const std::string& target,
-                   q6bit::OutputType type) {
+void BM_Dequantize(benchmark::State& state, const std::string& target, q6bit::OutputType type) {
   if (!q6bit::ForceTarget(target)) {
     state.SkipWithError("target not runnable");
     return;
@@ -36,15 +35,15 @@ void BM_Dequantize(benchmark::State& state, const std::string& target,
   const size_t weights = kGroups * kGroup;
   std::vector<uint32_t> out(weights);  // room for fp32
   for (auto _ : state) {
-    q6bit::DequantizeGroups(packed.data(), zero_points.data(), scales.data(), kGroup, 0,
-                            kGroups, out.data(), type);
+    q6bit::DequantizeGroups(packed.data(), zero_points.data(), scales.data(), kGroup, 0, kGroups,
+                            out.data(), type);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(state.iterations() * weights * q6bit::OutputBytes(type));
-  state.counters["ns_per_weight"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * weights),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_weight"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * weights),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   q6bit::ForceTarget("");
 }
 
@@ -57,8 +56,8 @@ int main(int argc, char** argv) {
       {"/f32", q6bit::OutputType::kF32}};
   for (const auto& [suffix, type] : types) {
     for (const std::string& target : q6bit::RunnableTargets()) {
-      benchmark::RegisterBenchmark(("Dequantize/G128/" + target + suffix).c_str(),
-                                   BM_Dequantize, target, type);
+      benchmark::RegisterBenchmark(("Dequantize/G128/" + target + suffix).c_str(), BM_Dequantize,
+                                   target, type);
     }
   }
   benchmark::Initialize(&argc, argv);

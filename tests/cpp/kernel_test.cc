@@ -39,8 +39,7 @@ class KernelTest : public hwy::TestWithParamTarget {
   void SetUp() override {
     const int64_t target = GetParam();
     if ((hwy::SupportedTargets() & target) == 0) {
-      GTEST_SKIP() << hwy::TargetName(target)
-                   << " is compiled in but this CPU cannot run it";
+      GTEST_SKIP() << hwy::TargetName(target) << " is compiled in but this CPU cannot run it";
     }
     hwy::SetSupportedTargetsForTest(target);
     ASSERT_EQ(q6bit::ActiveTarget(), hwy::TargetName(target));
@@ -48,16 +47,15 @@ class KernelTest : public hwy::TestWithParamTarget {
   void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
 };
 
-INSTANTIATE_TEST_SUITE_P(AllCompiledTargets, KernelTest,
-                         testing::ValuesIn(CompiledTargets()),
+INSTANTIATE_TEST_SUITE_P(AllCompiledTargets, KernelTest, testing::ValuesIn(CompiledTargets()),
                          hwy::TestParamTargetName);
 
 // Packs codes with the spec's layout (inverse of golden::Code).
 std::vector<uint8_t> Pack(const std::vector<uint8_t>& codes) {
   std::vector<uint8_t> packed(codes.size() / 4 * 3);
   for (size_t t = 0; t < codes.size() / 4; ++t) {
-    const uint32_t v = codes[4 * t] | codes[4 * t + 1] << 6 |
-                       codes[4 * t + 2] << 12 | codes[4 * t + 3] << 18;
+    const uint32_t v =
+        codes[4 * t] | codes[4 * t + 1] << 6 | codes[4 * t + 2] << 12 | codes[4 * t + 3] << 18;
     packed[3 * t] = v & 0xFF;
     packed[3 * t + 1] = (v >> 8) & 0xFF;
     packed[3 * t + 2] = (v >> 16) & 0xFF;
@@ -67,27 +65,28 @@ std::vector<uint8_t> Pack(const std::vector<uint8_t>& codes) {
 
 // Reports the first few mismatching output positions, as bit patterns.
 template <typename T>
-void ExpectSameBits(const std::vector<T>& expected, const T* actual,
-                    const std::string& what) {
+void ExpectSameBits(const std::vector<T>& expected, const T* actual, const std::string& what) {
   size_t mismatches = 0;
   for (size_t i = 0; i < expected.size(); ++i) {
     if (expected[i] != actual[i] && ++mismatches <= 5) {
-      ADD_FAILURE() << what << ": index " << i << " expected 0x" << std::hex
-                    << +expected[i] << " got 0x" << +actual[i] << std::dec;
+      ADD_FAILURE() << what << ": index " << i << " expected 0x" << std::hex << +expected[i]
+                    << " got 0x" << +actual[i] << std::dec;
     }
   }
   EXPECT_EQ(mismatches, 0u) << what;
 }
 
 using q6bit::OutputType;
-constexpr OutputType kOutputTypes[] = {OutputType::kF16, OutputType::kBF16,
-                                       OutputType::kF32};
+constexpr OutputType kOutputTypes[] = {OutputType::kF16, OutputType::kBF16, OutputType::kF32};
 
 std::string TypeName(OutputType type) {
   switch (type) {
-    case OutputType::kF16: return "f16";
-    case OutputType::kBF16: return "bf16";
-    case OutputType::kF32: return "f32";
+    case OutputType::kF16:
+      return "f16";
+    case OutputType::kBF16:
+      return "bf16";
+    case OutputType::kF32:
+      return "f32";
   }
   return "?";
 }
@@ -95,9 +94,12 @@ std::string TypeName(OutputType type) {
 // Expected output bits for the reference's fp16 result bits `h`, per type.
 uint32_t ExpectedBits(OutputType type, uint16_t h) {
   switch (type) {
-    case OutputType::kF16: return h;
-    case OutputType::kBF16: return q6bit_golden::F16ToBF16(h);
-    case OutputType::kF32: return q6bit_golden::F16ToF32Bits(h);
+    case OutputType::kF16:
+      return h;
+    case OutputType::kBF16:
+      return q6bit_golden::F16ToBF16(h);
+    case OutputType::kF32:
+      return q6bit_golden::F16ToF32Bits(h);
   }
   return 0;
 }
@@ -114,17 +116,16 @@ uint32_t OutputBitsAt(const void* out, OutputType type, size_t i) {
 
 // Compares a `type` output with the expected fp16 results converted to it,
 // reporting the first few mismatches as bit patterns.
-void ExpectOutput(OutputType type, const std::vector<uint16_t>& expected_f16,
-                  const void* out, const std::string& what) {
+void ExpectOutput(OutputType type, const std::vector<uint16_t>& expected_f16, const void* out,
+                  const std::string& what) {
   size_t mismatches = 0;
   for (size_t i = 0; i < expected_f16.size(); ++i) {
     const uint32_t expected = ExpectedBits(type, expected_f16[i]);
     const uint32_t actual = OutputBitsAt(out, type, i);
     if (expected != actual && ++mismatches <= 5) {
-      ADD_FAILURE() << what << " (" << TypeName(type) << "): index " << i
-                    << " expected 0x" << std::hex << expected << " got 0x" << actual
-                    << std::dec << " (fp16 result 0x" << std::hex << expected_f16[i]
-                    << std::dec << ")";
+      ADD_FAILURE() << what << " (" << TypeName(type) << "): index " << i << " expected 0x"
+                    << std::hex << expected << " got 0x" << actual << std::dec << " (fp16 result 0x"
+                    << std::hex << expected_f16[i] << std::dec << ")";
     }
   }
   EXPECT_EQ(mismatches, 0u) << what << " (" << TypeName(type) << ")";
@@ -223,8 +224,8 @@ TEST_P(KernelTest, NonFiniteScales) {
 // threads would do.
 TEST_P(KernelTest, RandomGroupsWithTails) {
   std::mt19937 rng(1234);
-  for (size_t group : {4, 8, 12, 20, 36, 60, 64, 68, 100, 124, 128, 132, 192,
-                       252, 256, 260, 1020, 1024}) {
+  for (size_t group :
+       {4, 8, 12, 20, 36, 60, 64, 68, 100, 124, 128, 132, 192, 252, 256, 260, 1020, 1024}) {
     for (size_t groups : {1, 2, 3, 7, 33}) {
       std::vector<uint8_t> packed(groups * PackedBytesPerGroup(group));
       std::vector<int8_t> zero_points(groups);
@@ -232,17 +233,17 @@ TEST_P(KernelTest, RandomGroupsWithTails) {
       for (auto& b : packed) b = rng();
       for (auto& z : zero_points) z = static_cast<int8_t>(rng());
       for (auto& s : scales) {
-        do s = rng(); while (((s >> 10) & 31) == 31);
+        do s = rng();
+        while (((s >> 10) & 31) == 31);
       }
       std::vector<uint16_t> expected(groups * group);
       std::vector<uint8_t> expected_codes(groups * group);
       for (size_t g = 0; g < groups; ++g) {
         for (size_t i = 0; i < group; ++i) {
-          const uint8_t code = q6bit_golden::CodeAt(
-              packed.data() + g * PackedBytesPerGroup(group), i);
+          const uint8_t code =
+              q6bit_golden::CodeAt(packed.data() + g * PackedBytesPerGroup(group), i);
           expected_codes[g * group + i] = code;
-          expected[g * group + i] =
-              q6bit_golden::Dequantize(code, zero_points[g], scales[g]);
+          expected[g * group + i] = q6bit_golden::Dequantize(code, zero_points[g], scales[g]);
         }
       }
       const std::string what =
@@ -254,13 +255,10 @@ TEST_P(KernelTest, RandomGroupsWithTails) {
           for (size_t split : {size_t{0}, groups / 2, groups - 1}) {
             memset(out.get(), 0xAB, groups * group * sizeof(uint32_t));
             std::vector<uint8_t> codes(groups * group, 0xEE);
-            for (auto range : {std::make_pair(size_t{0}, split),
-                               std::make_pair(split, groups)}) {
-              q6bit::DequantizeGroups(packed.data(), zero_points.data(), scales.data(),
-                                      group, range.first, range.second, out.get(), type,
-                                      stream);
-              q6bit::UnpackGroups(packed.data(), group, range.first, range.second,
-                                  codes.data());
+            for (auto range : {std::make_pair(size_t{0}, split), std::make_pair(split, groups)}) {
+              q6bit::DequantizeGroups(packed.data(), zero_points.data(), scales.data(), group,
+                                      range.first, range.second, out.get(), type, stream);
+              q6bit::UnpackGroups(packed.data(), group, range.first, range.second, codes.data());
             }
             ExpectOutput(type, expected, out.get(),
                          (stream ? "streaming dequantize " : "dequantize ") + what);
@@ -281,8 +279,8 @@ TEST_P(KernelTest, StaysInsideItsGroups) {
     const size_t groups = 5;
     const size_t bytes = groups * PackedBytesPerGroup(group);
     const size_t mapped = (bytes + page - 1) / page * page + page;
-    auto* base = static_cast<uint8_t*>(mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
-                                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    auto* base = static_cast<uint8_t*>(
+        mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     ASSERT_NE(base, MAP_FAILED);
     ASSERT_EQ(mprotect(base + mapped - page, page, PROT_NONE), 0);
     uint8_t* packed = base + mapped - page - bytes;
@@ -299,13 +297,13 @@ TEST_P(KernelTest, StaysInsideItsGroups) {
                               out_buffer.get(), type, /*stream=*/true);
       for (size_t b = 0; b < out_size * sizeof(uint32_t); ++b) {
         if (b < 2 * group * width || b >= groups * group * width) {
-          ASSERT_EQ(out_bytes[b], 0xBE) << TypeName(type) << " group " << group
-                                        << " wrote byte " << b;
+          ASSERT_EQ(out_bytes[b], 0xBE)
+              << TypeName(type) << " group " << group << " wrote byte " << b;
         }
       }
       for (size_t i = 2 * group; i < groups * group; ++i) {
-        const uint8_t code = q6bit_golden::CodeAt(
-            packed + i / group * PackedBytesPerGroup(group), i % group);
+        const uint8_t code =
+            q6bit_golden::CodeAt(packed + i / group * PackedBytesPerGroup(group), i % group);
         ASSERT_EQ(OutputBitsAt(out_buffer.get(), type, i),
                   ExpectedBits(type, q6bit_golden::Dequantize(code, 3, 0x3C00)))
             << TypeName(type) << " " << i;
@@ -318,8 +316,8 @@ TEST_P(KernelTest, StaysInsideItsGroups) {
       if (!inside) {
         ASSERT_EQ(codes[i], 0xEE) << "group " << group << " wrote index " << i;
       } else {
-        ASSERT_EQ(codes[i], q6bit_golden::CodeAt(
-                                packed + i / group * PackedBytesPerGroup(group), i % group))
+        ASSERT_EQ(codes[i],
+                  q6bit_golden::CodeAt(packed + i / group * PackedBytesPerGroup(group), i % group))
             << i;
       }
     }

@@ -3,7 +3,6 @@ import torch
 
 import q6bit
 
-
 BITS = {2: torch.int16, 4: torch.int32}
 
 
@@ -20,10 +19,10 @@ def assert_same_bits(actual: torch.Tensor, expected: torch.Tensor, what: str = "
 
 def random_triple(outer, n_groups, group_size, gen, scale_bits=None):
     """Random packed bytes, zero points and finite fp16 scales (any exponent)."""
-    qweight = torch.randint(0, 256, (*outer, n_groups, group_size // 4 * 3),
-                            dtype=torch.uint8, generator=gen)
-    zero_point = torch.randint(-128, 128, (*outer, n_groups, 1), dtype=torch.int8,
-                               generator=gen)
+    qweight = torch.randint(
+        0, 256, (*outer, n_groups, group_size // 4 * 3), dtype=torch.uint8, generator=gen
+    )
+    zero_point = torch.randint(-128, 128, (*outer, n_groups, 1), dtype=torch.int8, generator=gen)
     if scale_bits is None:
         bits = torch.randint(0, 1 << 16, (*outer, n_groups, 1), generator=gen)
         finite = (bits >> 10) & 31 != 31

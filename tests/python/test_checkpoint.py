@@ -1,6 +1,7 @@
 """q6bit quantize + the checkpoint reader: round trip against the reference,
 triples split across shards, and every kind of bad checkpoint refused with
 a message naming file and tensor."""
+
 import json
 import shutil
 
@@ -12,9 +13,16 @@ from safetensors.torch import save_file
 import q6bit
 import q6bit.cli
 from q6bit import reference
-from q6bit.checkpoint import (CheckpointError, LoadStats, is_q6bit_checkpoint, plan_checkpoint,
-                              iter_checkpoint_weights, shard_files)
-from q6bit.checkpoint import quantize_checkpoint
+from q6bit.checkpoint import (
+    CheckpointError,
+    LoadStats,
+    is_q6bit_checkpoint,
+    iter_checkpoint_weights,
+    plan_checkpoint,
+    quantize_checkpoint,
+    shard_files,
+)
+
 from checkpoints import write_hf_model
 from conftest import assert_same_bits
 
@@ -22,8 +30,9 @@ from conftest import assert_same_bits
 @pytest.fixture(scope="module")
 def q6_model(tmp_path_factory):
     src = write_hf_model(tmp_path_factory.mktemp("hf") / "tiny-qwen3")
-    dst = quantize_checkpoint(src, tmp_path_factory.mktemp("q6") / "tiny-qwen3-q6bit",
-                              group_size=64, progress=False)
+    dst = quantize_checkpoint(
+        src, tmp_path_factory.mktemp("q6") / "tiny-qwen3-q6bit", group_size=64, progress=False
+    )
     return src, dst
 
 
@@ -97,17 +106,35 @@ def rewrite(folder, edit):
 W = "model.layers.1.mlp.up_proj.weight"
 
 
-@pytest.mark.parametrize("case, edit, message", [
-    ("missing companion", lambda t: t.pop(W + ".scales"),
-     f"quantized weight {W} lacks {W}.scales"),
-    ("wrong dtype", lambda t: t.__setitem__(W + ".zero_point", t[W + ".zero_point"].to(torch.int16)),
-     f"tensor {W}.zero_point has dtype I16, q6bit needs I8"),
-    ("shape vs config", lambda t: [t.__setitem__(W + p, t[W + p][:-8].clone())
-                                   for p in (".qweight", ".zero_point", ".scales")],
-     f"tensor {W}.qweight dequantizes to shape [248, 128] but config.json implies {W} is [256, 128]"),
-    ("non-finite scale", lambda t: t[W + ".scales"].view(-1).__setitem__(3, float("inf")),
-     f"tensor {W}.scales has non-finite values"),
-])
+@pytest.mark.parametrize(
+    "case, edit, message",
+    [
+        (
+            "missing companion",
+            lambda t: t.pop(W + ".scales"),
+            f"quantized weight {W} lacks {W}.scales",
+        ),
+        (
+            "wrong dtype",
+            lambda t: t.__setitem__(W + ".zero_point", t[W + ".zero_point"].to(torch.int16)),
+            f"tensor {W}.zero_point has dtype I16, q6bit needs I8",
+        ),
+        (
+            "shape vs config",
+            lambda t: [
+                t.__setitem__(W + p, t[W + p][:-8].clone())
+                for p in (".qweight", ".zero_point", ".scales")
+            ],
+            f"tensor {W}.qweight dequantizes to shape [248, 128] but config.json implies "
+            f"{W} is [256, 128]",
+        ),
+        (
+            "non-finite scale",
+            lambda t: t[W + ".scales"].view(-1).__setitem__(3, float("inf")),
+            f"tensor {W}.scales has non-finite values",
+        ),
+    ],
+)
 def test_bad_checkpoints_are_refused(q6_model, tmp_path, case, edit, message):
     _, dst = q6_model
     bad = tmp_path / "bad"

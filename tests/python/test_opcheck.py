@@ -1,10 +1,12 @@
 """torch.library.opcheck on every q6bit op: schema (mutation, aliasing),
 autograd registration, fake (Meta) implementations against the CPU kernels,
 and AOT dispatch with dynamic shapes."""
+
 import pytest
 import torch
 
 import q6bit  # noqa: F401  (loads the ops and their fakes)
+
 from conftest import random_triple
 
 q6bit.kernel_target()
@@ -12,15 +14,16 @@ q6bit.kernel_target()
 
 def triples():
     gen = torch.Generator().manual_seed(11)
-    return [random_triple(outer, groups, g, gen)
-            for outer, groups, g in [((), 3, 128), ((2,), 5, 12), ((2, 3), 1, 4)]]
+    return [
+        random_triple(outer, groups, g, gen)
+        for outer, groups, g in [((), 3, 128), ((2,), 5, 12), ((2, 3), 1, 4)]
+    ]
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 def test_dequantize(dtype):
     for q, z, s in triples():
-        torch.library.opcheck(torch.ops.q6bit.dequantize.default, (q, z, s),
-                              {"dtype": dtype})
+        torch.library.opcheck(torch.ops.q6bit.dequantize.default, (q, z, s), {"dtype": dtype})
 
 
 # test_aot_dispatch_dynamic is left out for dequantize.out only: its schema
@@ -35,8 +38,9 @@ OUT_TEST_UTILS = ("test_schema", "test_autograd_registration", "test_faketensor"
 def test_dequantize_out(dtype):
     for q, z, s in triples():
         out = torch.empty(q.numel() // 3 * 4, dtype=dtype)
-        torch.library.opcheck(torch.ops.q6bit.dequantize.out, (q, z, s), {"out": out},
-                              test_utils=OUT_TEST_UTILS)
+        torch.library.opcheck(
+            torch.ops.q6bit.dequantize.out, (q, z, s), {"out": out}, test_utils=OUT_TEST_UTILS
+        )
 
 
 def test_dequantize_list():

@@ -1,10 +1,12 @@
 """bf16 and fp32 outputs: the reference's fp16 result converted by torch's
 .to(dtype), bit for bit, on every kernel target, incl. NaN and inf scales."""
+
 import pytest
 import torch
 
 import q6bit
 from q6bit import reference
+
 from conftest import assert_same_bits, random_triple
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32]
@@ -20,8 +22,11 @@ def test_random_triples_match_reference(group_size, dtype, threads, kernel_targe
         expected = reference.calculate_dequant(q, z, s).to(dtype)
         what = f"{kernel_target} {dtype} G={group_size} outer={outer}"
         assert_same_bits(q6bit.dequantize(q, z, s, dtype=dtype), expected, what)
-        assert_same_bits(q6bit.dequantize(q, z, s, dtype=dtype, huge_pages=False),
-                         expected, what + " torch.empty")
+        assert_same_bits(
+            q6bit.dequantize(q, z, s, dtype=dtype, huge_pages=False),
+            expected,
+            what + " torch.empty",
+        )
         out = torch.empty(expected.numel(), dtype=dtype)
         assert_same_bits(q6bit.ops.dequantize_into(q, z, s, out), expected, what + " into")
 
@@ -31,8 +36,11 @@ def every_fp16_as_a_result():
     scale times code - zero_point = 1 (NaNs come out quiet)."""
     scales = torch.arange(1 << 16, dtype=torch.int32).to(torch.int16).view(torch.float16)
     codes = torch.ones(scales.numel(), 4, dtype=torch.uint8)
-    return (q6bit.pack_6bit(codes), torch.zeros(scales.numel(), 1, dtype=torch.int8),
-            scales.reshape(-1, 1))
+    return (
+        q6bit.pack_6bit(codes),
+        torch.zeros(scales.numel(), 1, dtype=torch.int8),
+        scales.reshape(-1, 1),
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
@@ -40,24 +48,25 @@ def test_every_fp16_pattern_converts_as_torch_does(dtype, kernel_target):
     q, z, s = every_fp16_as_a_result()
     ref16 = reference.calculate_dequant(q, z, s)
     assert torch.isnan(ref16).sum() == 4 * 2046  # every NaN scale
-    assert_same_bits(q6bit.dequantize(q, z, s, dtype=dtype), ref16.to(dtype),
-                     f"{kernel_target} {dtype}")
+    assert_same_bits(
+        q6bit.dequantize(q, z, s, dtype=dtype), ref16.to(dtype), f"{kernel_target} {dtype}"
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
 def test_non_finite_scales_match_reference(dtype, kernel_target):
     """Every inf / NaN scale (NaN payloads kept as torch keeps them) times
     every reachable code - zero_point, incl. inf * 0."""
-    bits = torch.tensor([b for b in range(1 << 16) if (b >> 10) & 31 == 31],
-                        dtype=torch.int32).to(torch.int16)
+    bits = torch.tensor([b for b in range(1 << 16) if (b >> 10) & 31 == 31], dtype=torch.int32).to(
+        torch.int16
+    )
     zero_points = torch.tensor([127, 63, 0, -1, -65, -128], dtype=torch.int8)
     s = bits.view(torch.float16).repeat_interleave(len(zero_points)).reshape(-1, 1)
     z = zero_points.repeat(len(bits)).reshape(-1, 1)
     q = q6bit.pack_6bit(torch.arange(64, dtype=torch.uint8).expand(len(s), 64))
     expected = reference.calculate_dequant(q, z, s).to(dtype)
     assert torch.isnan(expected).any() and torch.isinf(expected).any()
-    assert_same_bits(q6bit.dequantize(q, z, s, dtype=dtype), expected,
-                     f"{kernel_target} {dtype}")
+    assert_same_bits(q6bit.dequantize(q, z, s, dtype=dtype), expected, f"{kernel_target} {dtype}")
 
 
 def test_nan_scales_keep_their_payload_in_fp16():
@@ -74,8 +83,10 @@ def test_reference_backend_converts_too():
     gen = torch.Generator().manual_seed(3)
     q, z, s = random_triple((2,), 3, 128, gen)
     for dtype in DTYPES:
-        assert_same_bits(q6bit.dequantize(q, z, s, backend="reference", dtype=dtype),
-                         reference.calculate_dequant(q, z, s).to(dtype))
+        assert_same_bits(
+            q6bit.dequantize(q, z, s, backend="reference", dtype=dtype),
+            reference.calculate_dequant(q, z, s).to(dtype),
+        )
 
 
 def test_meta_shapes_and_dtypes():

@@ -1,4 +1,5 @@
 """quantize() as the inverse of dequantization, and the process runtime."""
+
 import subprocess
 import sys
 

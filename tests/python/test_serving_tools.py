@@ -1,6 +1,7 @@
 """Fast tests of the serving tools that need no vLLM server: demo cache,
 answers file, port picking, server command line, load-log parsing, the vLLM
 CLI wrapper and the plugin's independence from vllm."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ from q6bit.testing import model_cache
 
 
 def test_importing_q6bit_does_not_import_vllm():
-    code = ("import sys, q6bit, q6bit.cli, q6bit.cli.server, q6bit.cli.demo, q6bit.cli.evaluate; "
-            "assert 'vllm' not in sys.modules, 'q6bit imported vllm'")
+    code = (
+        "import sys, q6bit, q6bit.cli, q6bit.cli.server, q6bit.cli.demo, q6bit.cli.evaluate; "
+        "assert 'vllm' not in sys.modules, 'q6bit imported vllm'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -68,8 +71,7 @@ def test_cached_build_is_safe_when_two_ask_at_once(tmp_path, monkeypatch):
         out.mkdir()
         return {}
 
-    threads = [threading.Thread(target=demo.cached_build, args=("m", "k", build))
-               for _ in range(2)]
+    threads = [threading.Thread(target=demo.cached_build, args=("m", "k", build)) for _ in range(2)]
     for t in threads:
         t.start()
     gate.set()
@@ -91,13 +93,19 @@ def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_answers_file_is_deterministic_and_readable():
-    results = [{"endpoint": "completions", "index": 1, "prompt": "a\nb", "reply": ' x "y"\n',
-                "finish": "length"},
-               {"endpoint": "chat", "index": 1, "prompt": "q", "reply": "Paris ✓",
-                "finish": "stop"}]
+    results = [
+        {
+            "endpoint": "completions",
+            "index": 1,
+            "prompt": "a\nb",
+            "reply": ' x "y"\n',
+            "finish": "length",
+        },
+        {"endpoint": "chat", "index": 1, "prompt": "q", "reply": "Paris ✓", "finish": "stop"},
+    ]
     text = ask.format_answers(results)
     assert text == ask.format_answers([dict(r) for r in results])
-    assert 'reply: " x \\"y\\"\\n"' in text and "reply: \"Paris ✓\"" in text
+    assert 'reply: " x \\"y\\"\\n"' in text and 'reply: "Paris ✓"' in text
     assert len(ask.COMPLETION_PROMPTS) >= 4 and len(ask.CHAT_PROMPTS) >= 4
 
 
@@ -121,8 +129,9 @@ def test_server_command_keeps_user_flags_and_cpu_defaults():
 
 
 def test_server_env_sets_cpu_defaults_only_where_unset():
-    env = server.server_env({"VLLM_CPU_KVCACHE_SPACE": "7"}, cpu=True, backend="reference",
-                            full_hash=True)
+    env = server.server_env(
+        {"VLLM_CPU_KVCACHE_SPACE": "7"}, cpu=True, backend="reference", full_hash=True
+    )
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "7"
     assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
     assert env["VLLM_CPU_OMP_THREADS_BIND"] and env["HF_HUB_OFFLINE"] == "1"
@@ -133,18 +142,27 @@ def test_server_env_sets_cpu_defaults_only_where_unset():
 
 def test_parse_load_log():
     h1, h2 = "a" * 64, "b" * 64
-    text = (f"(Worker pid=1) INFO q6bit: dequant cost 0.123 s (backend fast, ...)\n"
-            f"(Worker pid=1) INFO q6bit: sampled sha256 {h1}\n"
-            f"(Worker pid=1) INFO q6bit: full sha256 {h2}\n")
-    assert server.parse_load_log(text) == {"sampled_sha256": h1, "full_sha256": h2,
-                                           "dequant_seconds": 0.123}
+    text = (
+        f"(Worker pid=1) INFO q6bit: dequant cost 0.123 s (backend fast, ...)\n"
+        f"(Worker pid=1) INFO q6bit: sampled sha256 {h1}\n"
+        f"(Worker pid=1) INFO q6bit: full sha256 {h2}\n"
+    )
+    assert server.parse_load_log(text) == {
+        "sampled_sha256": h1,
+        "full_sha256": h2,
+        "dequant_seconds": 0.123,
+    }
     assert server.parse_load_log("")["sampled_sha256"] is None
 
 
 def test_cli_help_of_every_serving_command():
     for command in ("demo", "serve", "ask", "evaluate"):
-        out = subprocess.run([sys.executable, "-m", "q6bit.cli", command, "--help"],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "q6bit.cli", command, "--help"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         assert f"q6bit {command}" in out
 
 
@@ -160,9 +178,17 @@ def test_completeness_checks_of_the_loader():
 
     packed = {"qkv_proj": ["q_proj", "k_proj", "v_proj"], "gate_up_proj": ["gate_proj", "up_proj"]}
     layer = "model.layers.3."
-    names = [layer + n for n in ("self_attn.q_proj.weight", "self_attn.k_proj.weight",
-                                 "self_attn.v_proj.weight", "mlp.gate_proj.weight",
-                                 "mlp.up_proj.weight", "self_attn.qkv_proj.bias")]
+    names = [
+        layer + n
+        for n in (
+            "self_attn.q_proj.weight",
+            "self_attn.k_proj.weight",
+            "self_attn.v_proj.weight",
+            "mlp.gate_proj.weight",
+            "mlp.up_proj.weight",
+            "self_attn.qkv_proj.bias",
+        )
+    ]
     check_packed_siblings(names, packed, "ckpt")
     check_packed_siblings(["model.layers.0.self_attn.qkv_proj.weight"], packed, "ckpt")
     with pytest.raises(IncompleteModelError, match=r"model\.layers\.3\.mlp\.up_proj\.weight"):
@@ -184,8 +210,13 @@ def test_serve_passes_the_parallel_sizes_to_vllm():
     import argparse
 
     from q6bit.cli import serve
+
     p = argparse.ArgumentParser()
     serve.add_arguments(p)
     args = p.parse_args(["/m", "-tp", "2", "--pipeline-parallel-size", "2"])
-    assert serve.parallel_args(args) == ["--tensor-parallel-size", "2",
-                                         "--pipeline-parallel-size", "2"]
+    assert serve.parallel_args(args) == [
+        "--tensor-parallel-size",
+        "2",
+        "--pipeline-parallel-size",
+        "2",
+    ]

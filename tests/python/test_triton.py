@@ -2,6 +2,7 @@
 pytest with TRITON_INTERPRET=1, CPU tensors), and on a CUDA host the op
 through the dispatcher (torch.ops.q6bit.* on CUDA tensors, opcheck,
 torch.compile) and the checkpoint -> GPU weight path."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,28 +13,45 @@ from pathlib import Path
 
 import pytest
 import torch
+from triton_cases import OUT_DTYPES, assert_same_bits, expected, random_triple
 
 import q6bit
-from triton_cases import OUT_DTYPES, assert_same_bits, expected, random_triple
 
 HERE = Path(__file__).parent
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
-needs_cuda = pytest.mark.skipif(not (HAS_TRITON and torch.cuda.is_available()),
-                                reason="needs triton and a CUDA device")
+needs_cuda = pytest.mark.skipif(
+    not (HAS_TRITON and torch.cuda.is_available()), reason="needs triton and a CUDA device"
+)
 
 
 @needs_triton
-@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1",
-                    reason="already under the interpreter")
+@pytest.mark.skipif(
+    os.environ.get("TRITON_INTERPRET") == "1", reason="already under the interpreter"
+)
 def test_kernel_suite_under_interpreter():
     # TRITON_INTERPRET must be set before triton is imported: a fresh process.
     env = dict(os.environ, TRITON_INTERPRET="1")
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent.parent), env.get("PYTHONPATH", "")])
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "--noconftest", "-p",
-                        "no:cacheprovider", "-W", "ignore::RuntimeWarning",
-                        str(HERE / "test_triton_kernel.py")],
-                       cwd=HERE, env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "--noconftest",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore::RuntimeWarning",
+            str(HERE / "test_triton_kernel.py"),
+        ],
+        cwd=HERE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     tail = (r.stdout + r.stderr)[-4000:]
     assert r.returncode == 0, tail
     assert " passed" in tail and "skipped" not in tail, tail
@@ -47,6 +65,7 @@ def _cuda_triple(outer=(6,), n_groups=9, group_size=132, seed=0):
 @pytest.fixture
 def registered():
     from q6bit import triton_ops
+
     assert triton_ops.ensure_registered(), triton_ops.why_not()
 
 
@@ -75,10 +94,15 @@ def test_python_api_routes_cuda_to_the_op(registered):
     q, zp, s = _cuda_triple(seed=3)
     assert q6bit.ops._use_device_op("fast", q, zp, s)
     assert not q6bit.ops._use_device_op("reference", q, zp, s)
-    assert_same_bits(q6bit.dequantize(q, zp, s, dtype=torch.bfloat16),
-                     expected(q, zp, s, torch.bfloat16))
-    named = [("w.qweight", q), ("w.zero_point", zp), ("w.scales", s),
-             ("n.weight", torch.ones(3, device="cuda"))]
+    assert_same_bits(
+        q6bit.dequantize(q, zp, s, dtype=torch.bfloat16), expected(q, zp, s, torch.bfloat16)
+    )
+    named = [
+        ("w.qweight", q),
+        ("w.zero_point", zp),
+        ("w.scales", s),
+        ("n.weight", torch.ones(3, device="cuda")),
+    ]
     got = dict(q6bit.recover_from_quant(named))
     assert_same_bits(got["w"], expected(q, zp, s, torch.float16))
     assert got["n.weight"] is named[3][1]
@@ -99,9 +123,12 @@ def test_opcheck_out(registered, dtype):
     # the kernel; the functional overload above covers torch.compile.
     q, zp, s = _cuda_triple(outer=(3,), n_groups=4, group_size=48)
     out = torch.empty(3 * 4 * 48, dtype=dtype, device="cuda")
-    torch.library.opcheck(torch.ops.q6bit.dequantize.out, (q, zp, s), {"out": out},
-                          test_utils=("test_schema", "test_autograd_registration",
-                                      "test_faketensor"))
+    torch.library.opcheck(
+        torch.ops.q6bit.dequantize.out,
+        (q, zp, s),
+        {"out": out},
+        test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
+    )
 
 
 @needs_cuda
@@ -119,6 +146,7 @@ def test_torch_compile_sees_one_op(registered):
 @pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "direct"])
 def test_checkpoint_to_gpu_weights(registered, tmp_path, pinned):
     from q6bit.checkpoint.device import dequantize_on_device, read_packed
+
     folder = _q6bit_checkpoint(tmp_path)
     gpu = dequantize_on_device(read_packed(folder, "cuda", pinned=pinned), torch.bfloat16)
     cpu_backend = "fast" if _has_extension() else "reference"
@@ -134,13 +162,16 @@ def test_checkpoint_to_gpu_weights(registered, tmp_path, pinned):
 
 def read_packed_cpu(folder):
     from safetensors.torch import load_file
+
     from q6bit.checkpoint import shard_files
+
     return [kv for f in shard_files(folder) for kv in load_file(str(f)).items()]
 
 
 def _has_extension() -> bool:
     try:
         from q6bit import _C  # noqa: F401
+
         return True
     except ImportError:
         return False
@@ -155,18 +186,29 @@ def _q6bit_checkpoint(tmp_path) -> Path:
         return Path(given)
     if not _has_extension():
         pytest.skip("q6bit._C is not built and Q6BIT_TEST_CHECKPOINT is not set")
-    from checkpoints import write_hf_model
     from q6bit.checkpoint import quantize_checkpoint
-    return quantize_checkpoint(write_hf_model(tmp_path / "hf"), tmp_path / "q6", group_size=64,
-                               progress=False)
+
+    from checkpoints import write_hf_model
+
+    return quantize_checkpoint(
+        write_hf_model(tmp_path / "hf"), tmp_path / "q6", group_size=64, progress=False
+    )
 
 
 def _model_shaped_list():
     """Qwen3-like shapes scaled down (q/k/v/o, gate/up/down, embed), mixed
     group sizes and 1-D to 3-D outer dims, as one list."""
     gen = torch.Generator().manual_seed(21)
-    specs = [((1000,), 16, 128), ((256,), 16, 128), ((512,), 48, 128), ((300,), 16, 64),
-             ((4, 77), 8, 36), ((2, 3, 50), 4, 132), ((2048,), 32, 128), ((33,), 5, 260)]
+    specs = [
+        ((1000,), 16, 128),
+        ((256,), 16, 128),
+        ((512,), 48, 128),
+        ((300,), 16, 64),
+        ((4, 77), 8, 36),
+        ((2, 3, 50), 4, 132),
+        ((2048,), 32, 128),
+        ((33,), 5, 260),
+    ]
     return [random_triple(outer, n, g, gen) for outer, n, g in specs]
 
 
@@ -180,8 +222,11 @@ def test_list_op_on_a_model_shaped_list(registered):
         want = expected(*triple, torch.float16)
         assert_same_bits(got[i], want, f"op tensor {i}")
         assert_same_bits(via_api[i], want, f"api tensor {i}")
-    named = [(f"m.{i}.{part}", t) for i, triple in enumerate(gpu)
-             for part, t in zip(("qweight", "zero_point", "scales"), triple)]
+    named = [
+        (f"m.{i}.{part}", t)
+        for i, triple in enumerate(gpu)
+        for part, t in zip(("qweight", "zero_point", "scales"), triple)
+    ]
     recovered = dict(q6bit.recover_from_quant(named))
     for i, triple in enumerate(triples):
         assert_same_bits(recovered[f"m.{i}"], expected(*triple, torch.float16), f"m.{i}")
@@ -190,7 +235,8 @@ def test_list_op_on_a_model_shaped_list(registered):
 @needs_cuda
 def test_list_op_many_launches_and_errors(registered, monkeypatch):
     from q6bit import triton_dequant_list as tdl
-    monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", 50_000)   # a launch every few tensors
+
+    monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", 50_000)  # a launch every few tensors
     triples = _model_shaped_list()
     got = tdl.dequantize_list(*map(list, zip(*[tuple(t.cuda() for t in tr) for tr in triples])))
     for i, triple in enumerate(triples):
@@ -202,23 +248,29 @@ def test_list_op_many_launches_and_errors(registered, monkeypatch):
 
 @needs_cuda
 def test_opcheck_list(registered):
-    args = [list(x) for x in zip(*[_cuda_triple(outer=(3,), n_groups=4, group_size=g, seed=g)
-                                   for g in (36, 128, 64)])]
+    args = [
+        list(x)
+        for x in zip(
+            *[_cuda_triple(outer=(3,), n_groups=4, group_size=g, seed=g) for g in (36, 128, 64)]
+        )
+    ]
     torch.library.opcheck(torch.ops.q6bit.dequantize_list.default, tuple(args))
 
 
 @needs_cuda
 def test_pinned_stager_chunks(registered):
     from q6bit.checkpoint.staging import PinnedStager
-    stager = PinnedStager("cuda", chunk_bytes=1000)   # many chunks, both buffers reused
+
+    stager = PinnedStager("cuda", chunk_bytes=1000)  # many chunks, both buffers reused
     gen = torch.Generator().manual_seed(4)
-    host = [torch.randint(0, 256, (n,), dtype=torch.uint8, generator=gen)
-            for n in (1, 999, 1000, 1001, 12345)]
+    host = [
+        torch.randint(0, 256, (n,), dtype=torch.uint8, generator=gen)
+        for n in (1, 999, 1000, 1001, 12345)
+    ]
     host.append(torch.randn(7, 333, generator=gen).half())
     host.append(torch.tensor(3.5))
     got = [stager.to_device(t) for t in host]
     stager.finish()
     for h, g in zip(host, got):
         assert g.device.type == "cuda" and g.dtype == h.dtype and g.shape == h.shape
-        assert torch.equal(g.cpu().reshape(-1).view(torch.uint8),
-                           h.reshape(-1).view(torch.uint8))
+        assert torch.equal(g.cpu().reshape(-1).view(torch.uint8), h.reshape(-1).view(torch.uint8))

@@ -4,6 +4,7 @@ Runs on CUDA tensors where a GPU is present (full size), or on CPU tensors
 under Triton's interpreter when TRITON_INTERPRET=1 was set before Triton was
 imported (test_triton.py starts such a pytest; smaller random cases there).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -11,29 +12,38 @@ import os
 
 import pytest
 import torch
+from triton_cases import (
+    OUT_DTYPES,
+    assert_same_bits,
+    exhaustive_triple,
+    expected,
+    finite_fp16_scales,
+    random_triple,
+)
 
-from triton_cases import (OUT_DTYPES, assert_same_bits, exhaustive_triple, expected,
-                          finite_fp16_scales, random_triple)
 from q6bit import reference
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 if importlib.util.find_spec("triton") is None:
     pytest.skip("triton is not installed", allow_module_level=True)
 if not INTERPRET and not torch.cuda.is_available():
-    pytest.skip("no CUDA device; the interpreter run of this file is started by "
-                "test_triton.py", allow_module_level=True)
+    pytest.skip(
+        "no CUDA device; the interpreter run of this file is started by test_triton.py",
+        allow_module_level=True,
+    )
 
 from q6bit import triton_dequant as td  # noqa: E402  (after the skips: imports triton)
 
 DEVICE = "cpu" if INTERPRET else "cuda"
 # The interpreter pays per program: fewer, larger ones there (same kernel).
 BLOCK = 1024 if INTERPRET else None
-SIZE = 1 if INTERPRET else 8           # random cases scale up on the GPU
+SIZE = 1 if INTERPRET else 8  # random cases scale up on the GPU
 
 
 def run(qweight, zero_point, scales, dtype):
-    return td.dequantize(qweight.to(DEVICE), zero_point.to(DEVICE), scales.to(DEVICE),
-                         dtype, block_groups=BLOCK)
+    return td.dequantize(
+        qweight.to(DEVICE), zero_point.to(DEVICE), scales.to(DEVICE), dtype, block_groups=BLOCK
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +65,11 @@ def test_every_difference_times_every_finite_scale(exhaustive, dtype):
 def test_group_sizes_and_outer_shapes(group_size, outer):
     # n_groups not a multiple of the groups a program takes: a tail program.
     gen = torch.Generator().manual_seed(group_size * 31 + len(outer))
-    q, zp, s = random_triple((*outer[:-1], outer[-1] * SIZE) if outer else (), 37,
-                             group_size, gen)
+    q, zp, s = random_triple((*outer[:-1], outer[-1] * SIZE) if outer else (), 37, group_size, gen)
     for dtype in OUT_DTYPES:
-        assert_same_bits(run(q, zp, s, dtype), expected(q, zp, s, dtype),
-                         f"G={group_size} outer={outer} {dtype}")
+        assert_same_bits(
+            run(q, zp, s, dtype), expected(q, zp, s, dtype), f"G={group_size} outer={outer} {dtype}"
+        )
 
 
 @pytest.mark.parametrize("n_groups", [1, 2, 3, 31, 33, 1023, 1025])
@@ -72,13 +82,26 @@ def test_tails(n_groups):
 def test_specials_subnormal_zero_overflow_inf_nan():
     # Scales: ±0, smallest/largest subnormal, smallest normal, 1, largest
     # finite (overflows to inf for |code - zero| > 1), ±inf, NaN.
-    bits = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x0400, 0x3C00, 0x7BFF, 0xFBFF,
-            0x7C00, 0xFC00, 0x7E00, 0xFE01]
+    bits = [
+        0x0000,
+        0x8000,
+        0x0001,
+        0x8001,
+        0x03FF,
+        0x0400,
+        0x3C00,
+        0x7BFF,
+        0xFBFF,
+        0x7C00,
+        0xFC00,
+        0x7E00,
+        0xFE01,
+    ]
     gen = torch.Generator().manual_seed(5)
     q, zp, _ = random_triple((), len(bits), 132, gen)
     s = torch.tensor(bits, dtype=torch.int32).to(torch.int16).view(torch.float16)
     s = s.reshape(-1, 1)
-    zp[0::2] = 0   # code 0 - 0 = 0: 0 * inf is NaN, 0 * subnormal is ±0
+    zp[0::2] = 0  # code 0 - 0 = 0: 0 * inf is NaN, 0 * subnormal is ±0
     for dtype in OUT_DTYPES:
         got, want = run(q, zp, s, dtype), expected(q, zp, s, dtype)
         assert torch.isinf(want).any() and torch.isnan(want).any()
@@ -113,9 +136,17 @@ def _mixed_list(scale):
     """A model-shaped list: mixed group sizes (word and byte kernels), 1-D to
     3-D outer dims, an empty tensor, and a qweight at an odd address."""
     gen = torch.Generator().manual_seed(11)
-    specs = [((4 * scale,), 5, 128), ((3, 2 * scale), 3, 64), ((scale,), 7, 36),
-             ((2, 3, scale), 2, 128), ((0,), 4, 128), ((2 * scale,), 3, 260),
-             ((scale,), 9, 132), ((3 * scale,), 6, 128), ((5 * scale,), 1, 64)]
+    specs = [
+        ((4 * scale,), 5, 128),
+        ((3, 2 * scale), 3, 64),
+        ((scale,), 7, 36),
+        ((2, 3, scale), 2, 128),
+        ((0,), 4, 128),
+        ((2 * scale,), 3, 260),
+        ((scale,), 9, 132),
+        ((3 * scale,), 6, 128),
+        ((5 * scale,), 1, 64),
+    ]
     return [random_triple(outer, n, g, gen) for outer, n, g in specs]
 
 
@@ -134,6 +165,7 @@ def mixed_list_on(device, scale):
 @pytest.mark.parametrize("flush", [None, 1], ids=["one_launch_per_G", "launch_per_tensor"])
 def test_list_mixed_group_sizes(monkeypatch, flush):
     from q6bit import triton_dequant_list as tdl
+
     if flush:
         monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", flush)
     triples, on_device = mixed_list_on(DEVICE, SIZE)
@@ -150,6 +182,7 @@ def test_list_mixed_group_sizes(monkeypatch, flush):
 
 def test_list_errors_name_the_tensor():
     from q6bit import triton_dequant_list as tdl
+
     gen = torch.Generator().manual_seed(2)
     a = [t.to(DEVICE) for t in random_triple((2,), 3, 64, gen)]
     assert tdl.dequantize_list([], [], []) == []

@@ -1,5 +1,6 @@
 """Inputs and the bit-pattern comparison shared by the Triton tests (no
 conftest import: these tests also run where q6bit._C is not built)."""
+
 from __future__ import annotations
 
 import torch
@@ -34,10 +35,10 @@ def exhaustive_triple(scales: torch.Tensor):
 def random_triple(outer, n_groups, group_size, gen, finite=True):
     """Random bytes and zero points; scales drawn over all fp16 bit patterns
     (finite ones only unless finite=False)."""
-    qweight = torch.randint(0, 256, (*outer, n_groups, group_size // 4 * 3),
-                            dtype=torch.uint8, generator=gen)
-    zero_point = torch.randint(-128, 128, (*outer, n_groups, 1), dtype=torch.int8,
-                               generator=gen)
+    qweight = torch.randint(
+        0, 256, (*outer, n_groups, group_size // 4 * 3), dtype=torch.uint8, generator=gen
+    )
+    zero_point = torch.randint(-128, 128, (*outer, n_groups, 1), dtype=torch.int8, generator=gen)
     bits = torch.randint(0, 1 << 16, (*outer, n_groups, 1), generator=gen)
     if finite:
         bits = torch.where((bits >> 10) & 31 != 31, bits, bits & 0x83FF)
@@ -58,8 +59,9 @@ def assert_same_bits(actual: torch.Tensor, want: torch.Tensor, what: str = ""):
     """Bit patterns equal; where the oracle is NaN only NaN-ness is required
     (torch's own NaN payloads differ between CPU and CUDA)."""
     actual = actual.cpu()
-    assert actual.dtype == want.dtype and actual.shape == want.shape, \
+    assert actual.dtype == want.dtype and actual.shape == want.shape, (
         f"{what}: {actual.dtype}{tuple(actual.shape)} vs {want.dtype}{tuple(want.shape)}"
+    )
     nan = torch.isnan(want)
     assert torch.equal(torch.isnan(actual), nan), f"{what}: NaN positions differ"
     differ = (_int_view(actual) != _int_view(want)) & ~nan
@@ -69,4 +71,5 @@ def assert_same_bits(actual: torch.Tensor, want: torch.Tensor, what: str = ""):
         raise AssertionError(
             f"{what}: {n} of {want.numel()} outputs differ in their bits; first at "
             f"{i}: {hex(int(_int_view(actual).flatten()[i]) & 0xFFFFFFFF)} vs "
-            f"{hex(int(_int_view(want).flatten()[i]) & 0xFFFFFFFF)}")
+            f"{hex(int(_int_view(want).flatten()[i]) & 0xFFFFFFFF)}"
+        )
