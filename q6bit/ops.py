@@ -123,11 +123,11 @@ def dequantize_into(
 
 def dequantize_list(triples, backend: str = "fast") -> list[torch.Tensor]:
     """fp16 weights of many (qweight, zero_point, scales) triples. With the
-    kernels, all of them in one parallel region (balanced across threads)."""
+    kernels, all of them in one parallel region (balanced across threads) on
+    the CPU, in one launch per group size on CUDA."""
     triples = list(triples)
-    if triples and _use_device_op(backend, *(t for triple in triples for t in triple)):
-        return [torch.ops.q6bit.dequantize(*triple) for triple in triples]
-    if triples and _use_kernels(backend, *(t for triple in triples for t in triple)):
+    tensors = [t for triple in triples for t in triple]
+    if triples and (_use_device_op(backend, *tensors) or _use_kernels(backend, *tensors)):
         qweights, zero_points, scales = (list(x) for x in zip(*triples))
         return list(torch.ops.q6bit.dequantize_list(qweights, zero_points, scales))
     return [dequantize(*triple, backend=backend) for triple in triples]

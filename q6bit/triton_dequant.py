@@ -49,23 +49,33 @@ def _fp16_to_bf16_rne(h):
 
 
 @triton.jit
-def _dequant_kernel(
+def _convert(h, OUT_DTYPE: tl.constexpr):
+    """The fp16 result in the output dtype (see the module docstring)."""
+    if OUT_DTYPE == tl.bfloat16:
+        return _fp16_to_bf16_rne(h)
+    elif OUT_DTYPE == tl.float32:
+        return h.to(tl.float32)
+    else:
+        return h
+
+
+@triton.jit
+def _tile(
     q_ptr,
     zp_ptr,
     s_ptr,
     out_ptr,
     n_groups,
+    block,
     G: tl.constexpr,
     GP: tl.constexpr,
     BLOCK_G: tl.constexpr,
     OUT_DTYPE: tl.constexpr,
-    WIDE: tl.constexpr,
 ):
+    """Groups [block*BLOCK_G, (block+1)*BLOCK_G) of one tensor, byte loads
+    (any G that is a multiple of 4)."""
     P: tl.constexpr = G // 4 * 3
-    pid = tl.program_id(0)
-    if WIDE:  # offsets past 2**31: 64-bit index arithmetic
-        pid = pid.to(tl.int64)
-    rows = pid * BLOCK_G + tl.arange(0, BLOCK_G)  # group indices
+    rows = block * BLOCK_G + tl.arange(0, BLOCK_G)  # group indices
     row_ok = rows < n_groups
     zp = tl.load(zp_ptr + rows, mask=row_ok, other=0).to(tl.int32)
     scale = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
@@ -83,14 +93,27 @@ def _dequant_kernel(
 
     w = (code - zp[:, None]).to(tl.float32) * scale[:, None]  # exact
     h = w.to(tl.float16, fp_downcast_rounding="rtne")  # the one rounding
-    if OUT_DTYPE == tl.bfloat16:
-        v = _fp16_to_bf16_rne(h)
-    elif OUT_DTYPE == tl.float32:
-        v = h.to(tl.float32)
-    else:
-        v = h
     dst = out_ptr + rows[:, None] * G + j[None, :]
-    tl.store(dst, v, mask=ok)
+    tl.store(dst, _convert(h, OUT_DTYPE), mask=ok)
+
+
+@triton.jit
+def _dequant_kernel(
+    q_ptr,
+    zp_ptr,
+    s_ptr,
+    out_ptr,
+    n_groups,
+    G: tl.constexpr,
+    GP: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    OUT_DTYPE: tl.constexpr,
+    WIDE: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if WIDE:  # offsets past 2**31: 64-bit index arithmetic
+        pid = pid.to(tl.int64)
+    _tile(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups, pid, G, GP, BLOCK_G, OUT_DTYPE)
 
 
 @triton.jit
@@ -122,26 +145,23 @@ def _codes16(w0, w1, w2):
 
 
 @triton.jit
-def _dequant16_kernel(
+def _tile16(
     q_ptr,
     zp_ptr,
     s_ptr,
     out_ptr,
     n_groups,
+    block,
     G: tl.constexpr,
     UP: tl.constexpr,
     BLOCK_G: tl.constexpr,
     OUT_DTYPE: tl.constexpr,
-    WIDE: tl.constexpr,
 ):
     """G a multiple of 16: 3 word loads per 16 codes instead of 2 byte loads
     per code (the byte kernel is bound by load instructions, not bytes).
     q_ptr points to int32 words: a group is 3G/16 of them."""
     U: tl.constexpr = G // 16  # 12-byte units a group
-    pid = tl.program_id(0)
-    if WIDE:
-        pid = pid.to(tl.int64)
-    rows = pid * BLOCK_G + tl.arange(0, BLOCK_G)
+    rows = block * BLOCK_G + tl.arange(0, BLOCK_G)
     row_ok = rows < n_groups
     zp = tl.load(zp_ptr + rows, mask=row_ok, other=0).to(tl.int32)
     scale = tl.load(s_ptr + rows, mask=row_ok, other=0.0).to(tl.float32)
@@ -156,15 +176,28 @@ def _dequant16_kernel(
 
     w = (code - zp[:, None]).to(tl.float32) * scale[:, None]  # exact
     h = w.to(tl.float16, fp_downcast_rounding="rtne")  # the one rounding
-    if OUT_DTYPE == tl.bfloat16:
-        v = _fp16_to_bf16_rne(h)
-    elif OUT_DTYPE == tl.float32:
-        v = h.to(tl.float32)
-    else:
-        v = h
     col = tl.arange(0, UP * 16)
     dst = out_ptr + rows[:, None] * G + col[None, :]
-    tl.store(dst, v, mask=row_ok[:, None] & (col < G)[None, :])
+    tl.store(dst, _convert(h, OUT_DTYPE), mask=row_ok[:, None] & (col < G)[None, :])
+
+
+@triton.jit
+def _dequant16_kernel(
+    q_ptr,
+    zp_ptr,
+    s_ptr,
+    out_ptr,
+    n_groups,
+    G: tl.constexpr,
+    UP: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    OUT_DTYPE: tl.constexpr,
+    WIDE: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if WIDE:
+        pid = pid.to(tl.int64)
+    _tile16(q_ptr, zp_ptr, s_ptr, out_ptr, n_groups, pid, G, UP, BLOCK_G, OUT_DTYPE)
 
 
 def _pow2_at_least(n: int) -> int:
@@ -179,8 +212,29 @@ def launch_config(group_size: int) -> tuple[int, int, int]:
     return gp, block_g, 4
 
 
-def check_triple(qweight, zero_point, scales, out) -> int:
-    """Validates like the C++ op; returns the group size."""
+def check_inputs(qweight, zero_point, scales) -> int:
+    """Validates a triple like the C++ op (dtypes, shapes, one device,
+    contiguous); returns the group size. The usual case is tested first in
+    few Python operations: the list op pays this per tensor on the host."""
+    shape = qweight.shape
+    if (
+        qweight.dtype == torch.uint8
+        and zero_point.dtype == torch.int8
+        and scales.dtype == torch.float16
+        and len(shape) >= 2
+        and shape[-1] % 3 == 0
+        and zero_point.shape == scales.shape == shape[:-1] + (1,)
+        and qweight.device == zero_point.device == scales.device
+        and qweight.is_contiguous()
+        and zero_point.is_contiguous()
+        and scales.is_contiguous()
+    ):
+        return shape[-1] // 3 * 4
+    _raise_invalid(qweight, zero_point, scales)
+
+
+def _raise_invalid(qweight, zero_point, scales):
+    """The error check_inputs found, named."""
     if (
         qweight.dtype != torch.uint8
         or zero_point.dtype != torch.int8
@@ -196,19 +250,35 @@ def check_triple(qweight, zero_point, scales, out) -> int:
     for name, t in (("zero_point", zero_point), ("scales", scales)):
         if tuple(t.shape) != groups_shape:
             raise ValueError(f"{name} must have shape {groups_shape}, got {tuple(t.shape)}")
+    if not (qweight.device == zero_point.device == scales.device):
+        raise ValueError(
+            "all tensors must be on one device, got "
+            f"{qweight.device}, {zero_point.device}, {scales.device}"
+        )
+    raise ValueError("qweight, zero_point, scales and out must be contiguous")
+
+
+def check_triple(qweight, zero_point, scales, out) -> int:
+    """check_inputs and the output tensor; returns the group size."""
+    group_size = check_inputs(qweight, zero_point, scales)
     if out.dtype not in OUT_DTYPES:
         raise ValueError(f"out dtype must be one of {OUT_DTYPES}, got {out.dtype}")
-    devices = {t.device for t in (qweight, zero_point, scales, out)}
-    if len(devices) != 1:
-        raise ValueError(f"all tensors must be on one device, got {sorted(map(str, devices))}")
-    if not all(t.is_contiguous() for t in (qweight, zero_point, scales, out)):
+    if out.device != qweight.device:
+        raise ValueError(
+            f"all tensors must be on one device, got {qweight.device}, out on {out.device}"
+        )
+    if not out.is_contiguous():
         raise ValueError("qweight, zero_point, scales and out must be contiguous")
-    group_size = qweight.shape[-1] // 3 * 4
     if out.numel() != zero_point.numel() * group_size:
         raise ValueError(
             f"out has {out.numel()} elements, the weight {zero_point.numel() * group_size}"
         )
     return group_size
+
+
+def uses_words(group_size: int, qweight: torch.Tensor) -> bool:
+    """Whether the word kernel (_tile16) can read this qweight."""
+    return group_size % 16 == 0 and qweight.data_ptr() % 4 == 0
 
 
 def dequantize_into(
@@ -234,7 +304,7 @@ def dequantize_into(
     block_g = block_groups or block_g
     wide = max(qweight.numel(), out.numel()) + gp > _INT32_LIMIT
     grid = (triton.cdiv(n, block_g),)
-    if group_size % 16 == 0 and qweight.data_ptr() % 4 == 0:
+    if uses_words(group_size, qweight):
         _dequant16_kernel[grid](
             qweight.view(torch.int32),
             zero_point,

@@ -1,5 +1,6 @@
 """Registers the Triton kernel as the CUDA implementation of
-torch.ops.q6bit.dequantize and dequantize.out (torch.library), so eager
+torch.ops.q6bit.dequantize, dequantize.out and dequantize_list (one launch
+per group size: q6bit/triton_dequant_list.py) (torch.library), so eager
 calls, torch.compile, fake tensors and opcheck all see the one op.
 
 The schemas belong to the C++ op library (csrc/ops.cpp). Where q6bit._C is
@@ -21,6 +22,8 @@ SCHEMAS = {
     "ScalarType dtype=float16) -> Tensor",
     "dequantize.out": "dequantize.out(Tensor qweight, Tensor zero_point, Tensor scales, *, "
     "Tensor(a!) out) -> Tensor(a!)",
+    "dequantize_list": "dequantize_list(Tensor[] qweights, Tensor[] zero_points, "
+    "Tensor[] scales) -> Tensor[]",
 }
 _state: bool | str | None = None  # True once registered, else why not
 _libs: list = []  # keeps the registrations alive
@@ -28,9 +31,10 @@ _libs: list = []  # keeps the registrations alive
 
 def _defined_schemas() -> dict[str, str]:
     found = {}
-    for s in torch._C._jit_get_schemas_for_operator("q6bit::dequantize"):
-        name = "dequantize" + (f".{s.overload_name}" if s.overload_name else "")
-        found[name] = str(s).removeprefix("q6bit::")
+    for op in ("dequantize", "dequantize_list"):
+        for s in torch._C._jit_get_schemas_for_operator(f"q6bit::{op}"):
+            name = op + (f".{s.overload_name}" if s.overload_name else "")
+            found[name] = str(s).removeprefix("q6bit::")
     return found
 
 
@@ -51,6 +55,10 @@ def _fake_dequantize_out(qweight, zero_point, scales, *, out):
     return out.resize_(_output_shape(qweight))
 
 
+def _fake_dequantize_list(qweights, zero_points, scales):
+    return [q.new_empty(_output_shape(q), dtype=torch.float16) for q in qweights]
+
+
 def _define_in_python() -> None:
     """The C++ library's schemas, for hosts where q6bit._C is absent."""
     lib = torch.library.Library("q6bit", "FRAGMENT")
@@ -59,6 +67,7 @@ def _define_in_python() -> None:
     _libs.append(lib)
     torch.library.register_fake("q6bit::dequantize", _fake_dequantize, lib=lib)
     torch.library.register_fake("q6bit::dequantize.out", _fake_dequantize_out, lib=lib)
+    torch.library.register_fake("q6bit::dequantize_list", _fake_dequantize_list, lib=lib)
 
 
 def _dequantize_cuda(qweight, zero_point, scales, *, dtype=None):
@@ -72,6 +81,12 @@ def _dequantize_out_cuda(qweight, zero_point, scales, *, out):
 
     triton_dequant.dequantize_into(qweight, zero_point, scales, out)
     return out.resize_(_output_shape(qweight))  # same storage, the weight's shape
+
+
+def _dequantize_list_cuda(qweights, zero_points, scales):
+    from . import triton_dequant_list
+
+    return triton_dequant_list.dequantize_list(qweights, zero_points, scales)
 
 
 def _register() -> bool | str:
@@ -95,6 +110,7 @@ def _register() -> bool | str:
     _libs.append(lib)
     torch.library.register_kernel("q6bit::dequantize", "cuda", _dequantize_cuda, lib=lib)
     torch.library.register_kernel("q6bit::dequantize.out", "cuda", _dequantize_out_cuda, lib=lib)
+    torch.library.register_kernel("q6bit::dequantize_list", "cuda", _dequantize_list_cuda, lib=lib)
     return True
 
 

@@ -16,26 +16,27 @@ from .. import layout as fmt
 from ..ops import dequantize
 from ..recover import collect_triples
 from .reader import shard_files
+from .staging import PinnedStager
 
 
 def read_packed(checkpoint, device, pinned: bool = True) -> list[tuple[str, torch.Tensor]]:
-    """Every tensor of a checkpoint folder, on `device`. pinned: through
-    page-locked host memory with asynchronous copies (the fast way); else
-    safetensors reads straight to the device."""
+    """Every tensor of a checkpoint folder, on `device`. pinned: read into
+    (pageable) host memory, then through two reused page-locked buffers
+    with asynchronous copies (q6bit/checkpoint/staging.py; the fast way);
+    else safetensors reads straight to the device."""
     from safetensors import safe_open
 
     named = []
+    stager = PinnedStager(device) if pinned else None
     for file in shard_files(checkpoint):
         if pinned:
             with safe_open(str(file), framework="pt", device="cpu") as f:
-                for name in f.keys():
-                    host = f.get_tensor(name).pin_memory()
-                    named.append((name, host.to(device, non_blocking=True)))
+                named += [(name, stager.to_device(f.get_tensor(name))) for name in f.keys()]
         else:
             with safe_open(str(file), framework="pt", device=str(device)) as f:
                 named += [(name, f.get_tensor(name)) for name in f.keys()]
     if pinned:
-        torch.cuda.synchronize(device)  # the pinned buffers may be freed after this
+        stager.finish()
     return named
 
 

@@ -1,9 +1,13 @@
 """`q6bit bench --device cuda`: the GPU side, in one run on one host.
 
-  gpu_dequant   the Triton kernel over every triple already on the GPU (fp16 out)
+  gpu_dequant   q6bit.ops.dequantize_list (torch.ops.q6bit.dequantize_list, one
+                Triton launch per group size) over every triple already on
+                the GPU (fp16 out)
+  gpu_dequant_each  the same, one single-tensor launch per triple
   gpu_fill      floor: torch.empty + fill_ of the same fp16 outputs on the GPU
   path_a_*      checkpoint bytes in host memory (pinned / pageable) -> packed
-                upload -> GPU dequant into the model dtype
+                upload (pageable: through two reused pinned buffers,
+                q6bit/checkpoint/staging.py) -> GPU dequant into the model dtype
   path_b_*      the same bytes -> CPU dequant (q6bit's Highway op) -> fp16
                 upload -> cast to the model dtype on the GPU
 Each timing: one warm-up, then the median of --runs; the GPU work is
@@ -19,7 +23,9 @@ import time
 import torch
 
 from .. import layout as fmt
+from .. import ops
 from ..checkpoint.architectures import PRESETS
+from ..checkpoint.staging import PinnedStager
 from ..testing.synthetic import synthetic_list
 from .bench import output_shapes
 
@@ -58,7 +64,8 @@ def run(args) -> dict:
     weights = shape.n_weights()
     results = {}
 
-    results["gpu_dequant"] = _time(lambda: [td.dequantize(*t) for t in gpu], args.runs)
+    results["gpu_dequant"] = _time(lambda: ops.dequantize_list(gpu), args.runs)
+    results["gpu_dequant_each"] = _time(lambda: [td.dequantize(*t) for t in gpu], args.runs)
     results["gpu_fill"] = _time(
         lambda: [torch.empty(s, dtype=torch.float16, device="cuda").fill_(1.0) for s in shapes],
         args.runs,
@@ -67,14 +74,17 @@ def run(args) -> dict:
 
     pinned = [tuple(t.pin_memory() for t in triple) for triple in host]
 
-    def path_a(source):
-        return [
-            td.dequantize(*(t.to("cuda", non_blocking=True) for t in triple), dtype)
-            for triple in source
-        ]
+    def path_a(source, upload):
+        return [td.dequantize(*map(upload, triple), dtype) for triple in source]
 
-    results["path_a_pinned"] = _time(lambda: path_a(pinned), args.runs)
-    results["path_a_pageable"] = _time(lambda: path_a(host), args.runs)
+    def path_a_pageable():
+        stager = PinnedStager("cuda")  # as a loader does: per load, buffers reused
+        return path_a(host, stager.to_device)
+
+    results["path_a_pinned"] = _time(
+        lambda: path_a(pinned, lambda t: t.to("cuda", non_blocking=True)), args.runs
+    )
+    results["path_a_pageable"] = _time(path_a_pageable, args.runs)
     pinned.clear()
 
     cpu_op = _cpu_op()
@@ -135,7 +145,7 @@ def _print(report):
     for name, t in m.items():
         s = t["median_s"]
         extra = ""
-        if name == "gpu_dequant":
+        if name.startswith("gpu_dequant"):
             extra = f"  {s / fill:.2f}x fill, {(in_bytes + 2 * w) / s / 1e12:.2f} TB/s moved"
         if name.startswith("path_b_") and name.replace("_b_", "_a_") in m:
             extra = f"  {s / m[name.replace('_b_', '_a_')]['median_s']:.2f}x path (a)"

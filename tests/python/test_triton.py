@@ -73,7 +73,8 @@ def registered():
 @pytest.mark.parametrize("dtype", [None, *OUT_DTYPES], ids=str)
 def test_op_on_cuda_tensors(registered, dtype):
     q, zp, s = _cuda_triple(outer=(2, 3))
-    got = torch.ops.q6bit.dequantize(q, zp, s, dtype=dtype)
+    # None: the schema's default (ScalarType dtype=float16 takes no None)
+    got = torch.ops.q6bit.dequantize(q, zp, s, **({} if dtype is None else {"dtype": dtype}))
     assert got.device.type == "cuda"
     assert_same_bits(got, expected(q, zp, s, dtype or torch.float16), str(dtype))
 
@@ -192,3 +193,84 @@ def _q6bit_checkpoint(tmp_path) -> Path:
     return quantize_checkpoint(
         write_hf_model(tmp_path / "hf"), tmp_path / "q6", group_size=64, progress=False
     )
+
+
+def _model_shaped_list():
+    """Qwen3-like shapes scaled down (q/k/v/o, gate/up/down, embed), mixed
+    group sizes and 1-D to 3-D outer dims, as one list."""
+    gen = torch.Generator().manual_seed(21)
+    specs = [
+        ((1000,), 16, 128),
+        ((256,), 16, 128),
+        ((512,), 48, 128),
+        ((300,), 16, 64),
+        ((4, 77), 8, 36),
+        ((2, 3, 50), 4, 132),
+        ((2048,), 32, 128),
+        ((33,), 5, 260),
+    ]
+    return [random_triple(outer, n, g, gen) for outer, n, g in specs]
+
+
+@needs_cuda
+def test_list_op_on_a_model_shaped_list(registered):
+    triples = _model_shaped_list()
+    gpu = [tuple(t.cuda() for t in triple) for triple in triples]
+    got = torch.ops.q6bit.dequantize_list(*map(list, zip(*gpu)))
+    via_api = q6bit.ops.dequantize_list(gpu)
+    for i, triple in enumerate(triples):
+        want = expected(*triple, torch.float16)
+        assert_same_bits(got[i], want, f"op tensor {i}")
+        assert_same_bits(via_api[i], want, f"api tensor {i}")
+    named = [
+        (f"m.{i}.{part}", t)
+        for i, triple in enumerate(gpu)
+        for part, t in zip(("qweight", "zero_point", "scales"), triple)
+    ]
+    recovered = dict(q6bit.recover_from_quant(named))
+    for i, triple in enumerate(triples):
+        assert_same_bits(recovered[f"m.{i}"], expected(*triple, torch.float16), f"m.{i}")
+
+
+@needs_cuda
+def test_list_op_many_launches_and_errors(registered, monkeypatch):
+    from q6bit import triton_dequant_list as tdl
+
+    monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", 50_000)  # a launch every few tensors
+    triples = _model_shaped_list()
+    got = tdl.dequantize_list(*map(list, zip(*[tuple(t.cuda() for t in tr) for tr in triples])))
+    for i, triple in enumerate(triples):
+        assert_same_bits(got[i], expected(*triple, torch.float16), f"tensor {i}")
+    q, zp, s = _cuda_triple()
+    with pytest.raises(ValueError, match=r"dequantize_list\[1\]"):
+        torch.ops.q6bit.dequantize_list([q, q], [zp, zp.cpu()], [s, s])
+
+
+@needs_cuda
+def test_opcheck_list(registered):
+    args = [
+        list(x)
+        for x in zip(
+            *[_cuda_triple(outer=(3,), n_groups=4, group_size=g, seed=g) for g in (36, 128, 64)]
+        )
+    ]
+    torch.library.opcheck(torch.ops.q6bit.dequantize_list.default, tuple(args))
+
+
+@needs_cuda
+def test_pinned_stager_chunks(registered):
+    from q6bit.checkpoint.staging import PinnedStager
+
+    stager = PinnedStager("cuda", chunk_bytes=1000)  # many chunks, both buffers reused
+    gen = torch.Generator().manual_seed(4)
+    host = [
+        torch.randint(0, 256, (n,), dtype=torch.uint8, generator=gen)
+        for n in (1, 999, 1000, 1001, 12345)
+    ]
+    host.append(torch.randn(7, 333, generator=gen).half())
+    host.append(torch.tensor(3.5))
+    got = [stager.to_device(t) for t in host]
+    stager.finish()
+    for h, g in zip(host, got):
+        assert g.device.type == "cuda" and g.dtype == h.dtype and g.shape == h.shape
+        assert torch.equal(g.cpu().reshape(-1).view(torch.uint8), h.reshape(-1).view(torch.uint8))

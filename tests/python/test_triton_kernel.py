@@ -130,3 +130,63 @@ def test_empty():
     zp = torch.empty(0, 4, 1, dtype=torch.int8, device=DEVICE)
     s = torch.empty(0, 4, 1, dtype=torch.float16, device=DEVICE)
     assert run(q, zp, s, torch.float16).shape == (0, 512)
+
+
+def _mixed_list(scale):
+    """A model-shaped list: mixed group sizes (word and byte kernels), 1-D to
+    3-D outer dims, an empty tensor, and a qweight at an odd address."""
+    gen = torch.Generator().manual_seed(11)
+    specs = [
+        ((4 * scale,), 5, 128),
+        ((3, 2 * scale), 3, 64),
+        ((scale,), 7, 36),
+        ((2, 3, scale), 2, 128),
+        ((0,), 4, 128),
+        ((2 * scale,), 3, 260),
+        ((scale,), 9, 132),
+        ((3 * scale,), 6, 128),
+        ((5 * scale,), 1, 64),
+    ]
+    return [random_triple(outer, n, g, gen) for outer, n, g in specs]
+
+
+def mixed_list_on(device, scale):
+    """(triples on the CPU, the same on `device` with the last qweight at an
+    address that is not a multiple of 4, which the word kernel cannot read)."""
+    triples = _mixed_list(scale)
+    on_device = [tuple(t.to(device) for t in triple) for triple in triples]
+    q, zp, s = on_device[-1]
+    odd = torch.empty(q.numel() + 1, dtype=torch.uint8, device=device)[1:].view(q.shape)
+    odd.copy_(q)
+    on_device[-1] = (odd, zp, s)
+    return triples, on_device
+
+
+@pytest.mark.parametrize("flush", [None, 1], ids=["one_launch_per_G", "launch_per_tensor"])
+def test_list_mixed_group_sizes(monkeypatch, flush):
+    from q6bit import triton_dequant_list as tdl
+
+    if flush:
+        monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", flush)
+    triples, on_device = mixed_list_on(DEVICE, SIZE)
+    assert on_device[-1][0].data_ptr() % 4
+    # Few groups a program: several programs a tensor, tails, the search.
+    got = tdl.dequantize_list(*map(list, zip(*on_device)), block_groups=2 if INTERPRET else None)
+    assert len(got) == len(triples)
+    for i, (w, triple) in enumerate(zip(got, triples)):
+        if triple[0].numel() == 0:  # the reference cannot reshape an empty tensor
+            assert w.shape == (0, 4 * 128) and w.dtype == torch.float16
+            continue
+        assert_same_bits(w, expected(*triple, torch.float16), f"tensor {i}")
+
+
+def test_list_errors_name_the_tensor():
+    from q6bit import triton_dequant_list as tdl
+
+    gen = torch.Generator().manual_seed(2)
+    a = [t.to(DEVICE) for t in random_triple((2,), 3, 64, gen)]
+    assert tdl.dequantize_list([], [], []) == []
+    with pytest.raises(ValueError, match="pair up"):
+        tdl.dequantize_list([a[0]], [], [a[2]])
+    with pytest.raises(ValueError, match=r"dequantize_list\[1\].*shape"):
+        tdl.dequantize_list([a[0], a[0]], [a[1], a[1][:, :2]], [a[2], a[2]])
