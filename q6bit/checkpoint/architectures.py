@@ -18,6 +18,31 @@ DECODER_ARCHITECTURES = {
 }
 
 
+def attention_weights(layer: str, hidden: int, q: int, kv: int) -> dict[str, tuple[int, int]]:
+    """q/k/v/o projections of one decoder layer: name -> (out, in)."""
+    return {
+        f"{layer}.self_attn.q_proj.weight": (q, hidden),
+        f"{layer}.self_attn.k_proj.weight": (kv, hidden),
+        f"{layer}.self_attn.v_proj.weight": (kv, hidden),
+        f"{layer}.self_attn.o_proj.weight": (hidden, q),
+    }
+
+
+def qwen3_norm_weights(layers: int, hidden: int, head_dim: int) -> dict[str, int]:
+    """Norm weights of a Qwen3 (dense or MoE) decoder: name -> size.
+    Llama/Mistral/Qwen2 have no q_norm/k_norm; these are Qwen3's."""
+    sizes = {"model.norm.weight": hidden}
+    for i in range(layers):
+        p = f"model.layers.{i}"
+        sizes.update({
+            f"{p}.input_layernorm.weight": hidden,
+            f"{p}.post_attention_layernorm.weight": hidden,
+            f"{p}.self_attn.q_norm.weight": head_dim,
+            f"{p}.self_attn.k_norm.weight": head_dim,
+        })  # fmt: skip
+    return sizes
+
+
 @dataclass(frozen=True)
 class ModelShape:
     layers: int
@@ -49,12 +74,9 @@ class ModelShape:
         shapes = {"model.embed_tokens.weight": (self.vocab, h)}
         for i in range(self.layers):
             p = f"model.layers.{i}"
+            shapes.update(attention_weights(p, h, q, kv))
             shapes.update(
                 {
-                    f"{p}.self_attn.q_proj.weight": (q, h),
-                    f"{p}.self_attn.k_proj.weight": (kv, h),
-                    f"{p}.self_attn.v_proj.weight": (kv, h),
-                    f"{p}.self_attn.o_proj.weight": (h, q),
                     f"{p}.mlp.gate_proj.weight": (self.intermediate, h),
                     f"{p}.mlp.up_proj.weight": (self.intermediate, h),
                     f"{p}.mlp.down_proj.weight": (h, self.intermediate),
@@ -85,20 +107,8 @@ class ModelShape:
             return None
 
     def norm_weights(self) -> dict[str, int]:
-        """Every plain (unquantized) norm weight of a Qwen3 decoder: name -> size.
-        Llama/Mistral/Qwen2 have no q_norm/k_norm; these are Qwen3's."""
-        sizes = {"model.norm.weight": self.hidden}
-        for i in range(self.layers):
-            p = f"model.layers.{i}"
-            sizes.update(
-                {
-                    f"{p}.input_layernorm.weight": self.hidden,
-                    f"{p}.post_attention_layernorm.weight": self.hidden,
-                    f"{p}.self_attn.q_norm.weight": self.head_dim,
-                    f"{p}.self_attn.k_norm.weight": self.head_dim,
-                }
-            )
-        return sizes
+        """Every plain (unquantized) norm weight of a Qwen3 decoder: name -> size."""
+        return qwen3_norm_weights(self.layers, self.hidden, self.head_dim)
 
     def n_weights(self) -> int:
         return sum(o * i for o, i in self.linear_weights().values())

@@ -9,29 +9,43 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import layout as fmt
-from ..checkpoint.architectures import PRESETS, ModelShape
+from ..checkpoint.architectures import (
+    PRESETS,
+    ModelShape,
+    attention_weights,
+    qwen3_norm_weights,
+)
 
 SEED = 0
 WEIGHT_STD = 0.02
 
 
-def build_random_qwen3_bf16(out: Path, shape: ModelShape) -> dict:
-    """Writes config, tokenizer and random bf16 weights, one tensor at a time."""
+def write_random_weights(out: Path, matrices: dict, norms: dict) -> None:
+    """bf16 safetensors shards in `out`: each matrix (name -> (rows, cols))
+    drawn from N(0, WEIGHT_STD) with a fixed seed, each norm (name -> size)
+    all ones; one tensor at a time."""
     import torch
-    from transformers import Qwen3Config
 
     from ..checkpoint import ShardWriter
-    from .qwen_tokenizer import build_qwen_tokenizer, qwen_tiktoken
 
     out.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(SEED)
     writer = ShardWriter(out, int(2e9))
-    for name, (rows, cols) in shape.linear_weights().items():
+    for name, (rows, cols) in matrices.items():
         w = torch.empty(rows, cols, dtype=torch.float32).normal_(0, WEIGHT_STD, generator=gen)
         writer.add(name, w.to(torch.bfloat16))
-    for name, dim in shape.norm_weights().items():
+    for name, dim in norms.items():
         writer.add(name, torch.ones(dim, dtype=torch.bfloat16))
     writer.finish()
+
+
+def build_random_qwen3_bf16(out: Path, shape: ModelShape) -> dict:
+    """Writes config, tokenizer and random bf16 weights, one tensor at a time."""
+    from transformers import Qwen3Config
+
+    from .qwen_tokenizer import build_qwen_tokenizer, qwen_tiktoken
+
+    write_random_weights(out, shape.linear_weights(), shape.norm_weights())
     config = Qwen3Config(
         vocab_size=shape.vocab,
         hidden_size=shape.hidden,
@@ -59,7 +73,12 @@ def random_qwen3(preset: str, variant: str) -> Path:
 
     shape = PRESETS[preset]
     key = build_key(
-        build_random_qwen3_bf16, shape, SEED, WEIGHT_STD, *module_sources("checkpoint/writer")
+        build_random_qwen3_bf16,
+        write_random_weights,
+        shape,
+        SEED,
+        WEIGHT_STD,
+        *module_sources("checkpoint/writer"),
     )
     bf16 = cached_build(
         f"random-{preset}-bf16", key, lambda out: build_random_qwen3_bf16(out, shape)
@@ -88,10 +107,8 @@ MOE_GROUP_SIZE = 64
 def build_random_qwen3_moe_bf16(out: Path) -> dict:
     """Config, tokenizer and random bf16 weights of a tiny Qwen3MoeForCausalLM,
     experts stored one tensor each (the Hugging Face per-expert names)."""
-    import torch
     from transformers import Qwen3MoeConfig
 
-    from ..checkpoint import ShardWriter
     from .qwen_tokenizer import build_qwen_tokenizer, qwen_tiktoken
 
     s = MOE_SHAPE
@@ -99,15 +116,8 @@ def build_random_qwen3_moe_bf16(out: Path) -> dict:
     shapes = {"model.embed_tokens.weight": (s["vocab"], h), "lm_head.weight": (s["vocab"], h)}
     for i in range(s["layers"]):
         p = f"model.layers.{i}"
-        shapes.update(
-            {
-                f"{p}.self_attn.q_proj.weight": (q, h),
-                f"{p}.self_attn.k_proj.weight": (kv, h),
-                f"{p}.self_attn.v_proj.weight": (kv, h),
-                f"{p}.self_attn.o_proj.weight": (h, q),
-                f"{p}.mlp.gate.weight": (s["experts"], h),
-            }
-        )
+        shapes.update(attention_weights(p, h, q, kv))
+        shapes[f"{p}.mlp.gate.weight"] = (s["experts"], h)
         for e in range(s["experts"]):
             x = f"{p}.mlp.experts.{e}"
             shapes.update(
@@ -117,26 +127,7 @@ def build_random_qwen3_moe_bf16(out: Path) -> dict:
                     f"{x}.down_proj.weight": (h, s["moe_intermediate"]),
                 }
             )
-    out.mkdir(parents=True, exist_ok=True)
-    gen = torch.Generator().manual_seed(SEED)
-    writer = ShardWriter(out, int(2e9))
-    for name, (rows, cols) in shapes.items():
-        w = torch.empty(rows, cols, dtype=torch.float32).normal_(0, WEIGHT_STD, generator=gen)
-        writer.add(name, w.to(torch.bfloat16))
-    norms = {"model.norm.weight": h}
-    for i in range(s["layers"]):
-        p = f"model.layers.{i}"
-        norms.update(
-            {
-                f"{p}.input_layernorm.weight": h,
-                f"{p}.post_attention_layernorm.weight": h,
-                f"{p}.self_attn.q_norm.weight": s["head_dim"],
-                f"{p}.self_attn.k_norm.weight": s["head_dim"],
-            }
-        )
-    for name, dim in norms.items():
-        writer.add(name, torch.ones(dim, dtype=torch.bfloat16))
-    writer.finish()
+    write_random_weights(out, shapes, qwen3_norm_weights(s["layers"], h, s["head_dim"]))
     config = Qwen3MoeConfig(
         vocab_size=s["vocab"],
         hidden_size=h,
@@ -170,6 +161,7 @@ def random_qwen3_moe(variant: str) -> Path:
 
     key = build_key(
         build_random_qwen3_moe_bf16,
+        write_random_weights,
         MOE_SHAPE,
         SEED,
         WEIGHT_STD,

@@ -14,37 +14,14 @@ from vllm.model_executor.layers.quantization.base_config import QuantizeMethodBa
 from vllm.model_executor.layers.vocab_parallel_embedding import UnquantizedEmbeddingMethod
 
 from .. import layout as fmt
-from .packed import check_partition, create_packed_params, dequantize_packed, has_packed_params
+from .packed import PackedWeights, dequantize_packed, has_packed_params
 
 
-class Q6BitEmbeddingMethod(QuantizeMethodBase):
+class Q6BitEmbeddingMethod(PackedWeights, QuantizeMethodBase):
     def __init__(self, group_size: int, prefix: str):
-        self.group_size = group_size
-        self.prefix = prefix
-        self.dense = UnquantizedEmbeddingMethod()
-        self.params_dtype = None
+        super().__init__(group_size, prefix, UnquantizedEmbeddingMethod())
         self.tied_to: torch.nn.Module | None = None
         self.processed = False  # a tied LM head may process its embedding first
-
-    def create_weights(
-        self,
-        layer: torch.nn.Module,
-        input_size_per_partition: int,
-        output_partition_sizes: list[int],
-        input_size: int,
-        output_size: int,
-        params_dtype: torch.dtype,
-        **extra_weight_attrs,
-    ):
-        check_partition(self.prefix, input_size_per_partition, input_size, self.group_size)
-        self.params_dtype = params_dtype
-        create_packed_params(
-            layer,
-            sum(output_partition_sizes),
-            input_size_per_partition,
-            self.group_size,
-            **extra_weight_attrs,
-        )
 
     def tie_weights(self, layer: torch.nn.Module, embed_tokens: torch.nn.Module):
         if not has_packed_params(embed_tokens):  # a plain embedding: vLLM's way
@@ -69,11 +46,6 @@ class Q6BitEmbeddingMethod(QuantizeMethodBase):
         elif has_packed_params(layer):
             dequantize_packed(layer, f"{self.prefix}.weight", self.params_dtype)
         self.dense.process_weights_after_loading(layer)
-
-    def apply(
-        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        return self.dense.apply(layer, x, bias)
 
     def embedding(self, layer: torch.nn.Module, input_: torch.Tensor) -> torch.Tensor:
         return self.dense.embedding(layer, input_)

@@ -95,3 +95,40 @@ def dequantize_packed(layer: torch.nn.Module, name: str, dtype: torch.dtype) -> 
     layer.register_parameter("weight", param)
     stats.add_dequantized(name, weight, seconds)
     return param
+
+
+class PackedWeights:
+    """What the q6bit linear and embedding methods share: the rank's packed
+    triple as the layer's weights, and vLLM's unquantized method (`dense`)
+    for the layer once it is dequantized."""
+
+    def __init__(self, group_size: int, prefix: str, dense):
+        self.group_size = group_size
+        self.prefix = prefix
+        self.dense = dense
+        self.params_dtype = None
+
+    def create_weights(
+        self,
+        layer: torch.nn.Module,
+        input_size_per_partition: int,
+        output_partition_sizes: list[int],
+        input_size: int,
+        output_size: int,
+        params_dtype: torch.dtype,
+        **extra_weight_attrs,
+    ):
+        check_partition(self.prefix, input_size_per_partition, input_size, self.group_size)
+        self.params_dtype = params_dtype
+        create_packed_params(
+            layer,
+            sum(output_partition_sizes),
+            input_size_per_partition,
+            self.group_size,
+            **extra_weight_attrs,
+        )
+
+    def apply(
+        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.dense.apply(layer, x, bias)
