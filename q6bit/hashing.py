@@ -35,6 +35,12 @@ class ModelHashes:
         if self.full:
             self._digests.append((name, tensor_sha256(tensor)))
 
+    def add_sample(self, name: str, head: torch.Tensor) -> None:
+        """Only the sample of tensor `name`, from a tensor holding (at least)
+        its first 8 elements in order; for sampled-only hashes (full=False)."""
+        assert not self.full, "a full hash needs the whole tensor: use add()"
+        self._samples.append((name, sample_of(head)))
+
     def sampled_sha256(self) -> str:
         """Sort by name, concatenate name + sample, sha256 of that string."""
         h = hashlib.sha256()

@@ -12,7 +12,7 @@ import torch
 
 from .. import layout as fmt
 from ..hashing import ModelHashes
-from ..ops import dequantize_into
+from ..ops import dequantize, dequantize_into
 from ..recover import dequantize_triple
 from .reader import CheckpointError, plan_checkpoint
 
@@ -32,6 +32,20 @@ class LoadStats(ModelHashes):
     def add(self, name: str, tensor: torch.Tensor) -> None:
         self.tensors += 1
         super().add(name, tensor)
+
+    def add_packed(self, triple: fmt.Triple, backend: str) -> None:
+        """Hashes a triple that stays packed as the fp16 weight X it stands
+        for, as recover_from_quant would give it: the sample needs only the
+        first groups; the full hash (if asked for) dequantizes the weight."""
+        q, zp, sc = (triple.parts[p] for p in fmt.PARTS)
+        if self.full:
+            super().add(triple.name, dequantize_triple(triple, backend))
+        else:
+            g = fmt.group_size_of(q.shape)
+            k = -(-8 // g)  # groups holding flat element 7
+            first = [t.reshape(-1, t.shape[-1])[:k].unsqueeze(1) for t in (q, zp, sc)]
+            self.add_sample(triple.name, dequantize(*first, backend=backend))
+        self.tensors += 1
 
 
 class _ReusedOutput:
@@ -147,13 +161,16 @@ def iter_checkpoint_weights(
                     if part == fmt.SCALES:
                         _check_scales(plan, base, tensor)
                     prefix = packed(base) if packed else None
+                    triple = pending.setdefault(base, fmt.Triple(base))
+                    triple.parts[part] = tensor
                     if prefix is not None:
                         if part == fmt.QWEIGHT:
                             bar.update(torch.Size(fmt.dequantized_shape(tensor.shape)).numel())
                         yield f"{prefix}.{part}", tensor
+                        if triple.complete():
+                            del pending[base]
+                            stats.add_packed(triple, backend)
                         continue
-                    triple = pending.setdefault(base, fmt.Triple(base))
-                    triple.parts[part] = tensor
                     if not triple.complete():
                         continue
                     del pending[base]

@@ -204,3 +204,24 @@ def test_streaming_reuses_two_buffers_and_never_overwrites_a_kept_weight(q6_mode
     assert len(pointers) <= 2 + len(kept)  # a loop consumer gets the buffers back
     for name, w in kept.items():
         assert_same_bits(w, ref[name], f"{name} kept while others streamed")
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["sampled", "full"])
+@pytest.mark.parametrize("group_size", [4, 64])
+def test_packed_stream_hashes_the_weights_it_does_not_dequantize(tmp_path, full, group_size):
+    # what a vLLM rank logs: triples left packed for the quantization method
+    # are still hashed as recover_from_quant's fp16 weights X
+    src = write_hf_model(tmp_path / "hf")
+    dst = quantize_checkpoint(src, tmp_path / "q6", group_size=group_size, progress=False)
+    ref = dict(reference.recover_from_quant(list(read_all(dst).items())))
+    stats = LoadStats(full_hash=full)
+    names = [
+        name
+        for name, _ in iter_checkpoint_weights(
+            dst, stats=stats, progress=False, packed=lambda x: x.removesuffix(".weight")
+        )
+    ]
+    assert any(n.endswith(".qweight") for n in names)  # they did stay packed
+    assert stats.sampled_sha256() == q6bit.sampled_sha256(ref.items())
+    if full:
+        assert stats.full_sha256() == q6bit.full_sha256(ref.items())
