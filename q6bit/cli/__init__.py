@@ -21,6 +21,10 @@ COMMANDS = {
         "q6bit.cli.startup",
         "server start-up: a q6bit checkpoint vs the same model in bf16",
     ),
+    "bench-serve": (
+        "q6bit.cli.bench_serve",
+        "serving speed and memory: bf16 vs q6bit dense vs q6bit packed",
+    ),
 }
 
 

@@ -27,18 +27,23 @@ def cpu_env(tp: int, pp: int = 1) -> None:
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_binding(tp * pp))
 
 
-def run(model: str, tp: int, pp: int, max_tokens: int) -> dict:
+def run(
+    model: str, tp: int, pp: int, max_tokens: int, eager: bool = True, quantization=None
+) -> dict:
     from vllm import LLM, SamplingParams
 
     from . import vllm_command  # noqa: F401  (vllm-cpu's version lookup)
     from .ask import CHAT_PROMPTS, COMPLETION_PROMPTS
+    from .server import eager_works, is_cpu_host
 
+    eager = eager and eager_works(pp, is_cpu_host())
     t0 = time.perf_counter()
     llm = LLM(
         model=model,
         tensor_parallel_size=tp,
         pipeline_parallel_size=pp,
-        enforce_eager=True,
+        enforce_eager=eager,
+        quantization=quantization,
         max_model_len=512,
         dtype="bfloat16",
         seed=0,
@@ -80,10 +85,24 @@ def main(argv=None) -> int:
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel size")
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel size")
     p.add_argument("--max-tokens", type=int, default=12)
+    p.add_argument(
+        "--packed", action="store_true", help="packed mode (--quantization q6bit-packed)"
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="let vLLM compile the model (default: --enforce-eager, no Inductor compile, "
+        "except where vLLM cannot run eagerly: PP > 1 on CPUs)",
+    )
     p.add_argument("--out", required=True, help="where to write the JSON result")
     args = p.parse_args(argv)
     cpu_env(args.tp, args.pp)
-    result = run(args.model, args.tp, args.pp, args.max_tokens)
+    quantization = None
+    if args.packed:
+        from ..vllm_plugin.names import PACKED_METHOD
+
+        quantization = PACKED_METHOD
+    result = run(args.model, args.tp, args.pp, args.max_tokens, not args.compile, quantization)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
     return 0

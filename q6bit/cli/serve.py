@@ -7,7 +7,8 @@ vLLM read the checkpoint, so no vLLM flag is needed for that. If the port is
 taken, a free one is picked and printed. On a CPU host the settings that fit
 a small machine are added unless you set them yourself: environment
 VLLM_CPU_KVCACHE_SPACE=2 (GiB), VLLM_CPU_OMP_THREADS_BIND=<all allowed
-CPUs>, VLLM_CPU_NUM_OF_RESERVED_CPU=0, and --enforce-eager
+CPUs>, VLLM_CPU_NUM_OF_RESERVED_CPU=0, and --enforce-eager (not with
+--pipeline-parallel-size > 1, which vllm-cpu 0.32.0 runs only compiled)
 --max-model-len 2048; on GPU hosts vLLM's defaults stay. HF_HUB_OFFLINE=1
 for local folders. Prints the URL once /v1/models answers, then runs in the
 foreground until Ctrl-C (which stops the whole server).
@@ -15,6 +16,7 @@ foreground until Ctrl-C (which stops the whole server).
 Examples:
   q6bit serve                                  # the demo, port 18000
   q6bit serve /path/to/q6bit-ckpt --port 8000 --backend reference
+  q6bit serve --packed                         # weights stay packed (CPU)
   q6bit serve --vllm-args "--max-num-seqs 4 --dtype float16"
 """
 
@@ -73,13 +75,26 @@ def add_arguments(p):
         "--pipeline-parallel-size", "-pp", type=int, default=1, help="vLLM pipeline-parallel size"
     )
     p.add_argument(
+        "--packed",
+        action="store_true",
+        help="packed mode: weights stay 6-bit in memory (0.39x bf16's bytes) and every "
+        "matmul computes from them (--quantization q6bit-packed; CPU hosts). Faster decode, "
+        "less memory; logits differ from the dense default's in the last bits (other summation "
+        "order), so answers may too",
+    )
+    p.add_argument(
         "--vllm-args", default="", help="extra arguments for `vllm serve`, one quoted string"
     )
     p.add_argument("--log", help="write the server output to this file instead of the terminal")
 
 
 def parallel_args(args) -> list[str]:
+    """vLLM flags for this command's own options (parallel layout, mode)."""
     out = []
+    if getattr(args, "packed", False):
+        from ..vllm_plugin.names import PACKED_METHOD
+
+        out += ["--quantization", PACKED_METHOD]
     if args.tensor_parallel_size != 1:
         out += ["--tensor-parallel-size", str(args.tensor_parallel_size)]
     if args.pipeline_parallel_size != 1:

@@ -31,9 +31,22 @@ CPU_ENV_DEFAULTS = {
     "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # use every core for the model
 }
 CPU_ARG_DEFAULTS = [
-    ("--enforce-eager", None),  # no Inductor compile
+    ("--enforce-eager", None),  # no Inductor compile (not at PP > 1: eager_works)
     ("--max-model-len", "2048"),
 ]  # small KV cache, short prompts
+EAGER_FLAG = "--enforce-eager"
+
+
+def eager_works(pp: int, cpu: bool) -> bool:
+    """Whether vLLM can run this layout eagerly. vllm-cpu 0.32.0's CPU runner
+    allocates the buffers that carry activations between pipeline stages
+    only in its compile warm-up, which --enforce-eager skips: every later
+    stage then fails its first batch ("assert self.intermediate_tensors is
+    not None"), plain checkpoints too. So PP > 1 on CPUs runs compiled
+    (Inductor: about a minute more to start on 2 cores)."""
+    return pp <= 1 or not cpu
+
+
 QUIET_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 
 SAMPLED_RE = re.compile(r"q6bit: sampled sha256 ([0-9a-f]{64})")
@@ -173,10 +186,20 @@ def server_command(
         "--port",
         str(port),
     ]
-    if cpu if cpu is not None else is_cpu_host():
+    cpu = cpu if cpu is not None else is_cpu_host()
+    pp = parallel_sizes(args)[1]
+    if cpu:
         for flag, value in CPU_ARG_DEFAULTS:
+            if flag == EAGER_FLAG and not eager_works(pp, cpu):
+                continue
             if not _has_flag(args, flag):
                 cmd += [flag] if value is None else [flag, value]
+    if _has_flag(args, EAGER_FLAG) and not eager_works(pp, cpu):
+        raise ServerError(
+            f"{EAGER_FLAG} with --pipeline-parallel-size {pp} fails on vllm-cpu 0.32.0 (its "
+            "CPU runner sets up the buffers between pipeline stages only while compiling); "
+            f"leave {EAGER_FLAG} out"
+        )
     return cmd + args
 
 

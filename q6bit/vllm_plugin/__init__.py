@@ -24,8 +24,7 @@ modules import vllm; ``import q6bit`` never imports this package.
 
 from __future__ import annotations
 
-from ..layout import QUANT_METHOD
-from .engine_args import LOAD_FORMAT
+from .names import LOAD_FORMAT, PACKED_METHOD, QUANT_METHOD
 
 _registered = False
 
@@ -38,11 +37,12 @@ def register() -> None:
     from vllm.model_executor.layers.quantization import register_quantization_config
     from vllm.model_executor.model_loader import register_model_loader
 
-    from .config import Q6BitConfig
+    from .config import Q6BitConfig, Q6BitPackedConfig
     from .engine_args import wrap_engine_args
     from .loader import Q6BitModelLoader
 
     register_quantization_config(QUANT_METHOD)(Q6BitConfig)
+    register_quantization_config(PACKED_METHOD)(Q6BitPackedConfig)
     register_model_loader(LOAD_FORMAT)(Q6BitModelLoader)
     wrap_engine_args()
     _registered = True

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import functools
 
-from ..layout import QUANT_METHOD
 from .logs import logger
+from .names import LOAD_FORMAT, METHODS
 
-LOAD_FORMAT = "q6bit"
 # load formats that mean "read the checkpoint's safetensors": a q6bit
 # checkpoint read that way would hand .qweight names to the model
 _PLAIN_FORMATS = ("auto", "hf", "safetensors")
@@ -49,7 +48,7 @@ def wrap_engine_args() -> None:
     @functools.wraps(create_model_config)
     def q6bit_create_model_config(self, *args, **kwargs):
         model_config = create_model_config(self, *args, **kwargs)
-        if getattr(model_config, "quantization", None) == QUANT_METHOD:
+        if getattr(model_config, "quantization", None) in METHODS:
             _use_q6bit(self, "quantization_config")
             local = local_dir(model_config.model)
             if local:

@@ -19,6 +19,7 @@ class RankLoad(LoadStats):
         super().__init__(full_hash=envs.full_hash())
         self.model_weights = model_weights  # quantized weights of the whole checkpoint
         self.bar = None
+        self.kept_packed = 0  # weights left packed (packed mode)
         # RSS when loading starts; the peak (VmHWM) is reset to it, so that the
         # peak read at the end is the load's own
         self.rss_start_kib = status_kib("VmRSS") if reset_peak_rss() else None
@@ -36,6 +37,11 @@ class RankLoad(LoadStats):
         self.weights += weight.numel()
         if self.bar is not None:
             self.bar.update(weight.numel())
+
+    def add_kept_packed(self, name: str, weights: int) -> None:
+        self.kept_packed += weights
+        if self.bar is not None:
+            self.bar.update(weights)
 
     def start_bar(self, total: int, enabled: bool) -> None:
         from tqdm import tqdm

@@ -210,7 +210,26 @@ class Q6BitModelLoader(DefaultModelLoader):
         stats.close_bar()
         if stats.model_weights:
             _log_rank(stats)
+            _log_held_bytes(model)
         return model
+
+
+def held_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the model's parameters and buffers, each storage once (a
+    tied LM head shares the embedding's)."""
+    storages = {}
+    for t in list(model.parameters()) + list(model.buffers()):
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
+
+
+def _log_held_bytes(model: torch.nn.Module) -> None:
+    rank, world, _, _ = _ranks()
+    logger().info(
+        "q6bit: rank %d/%d holds %.3f GB of parameters and buffers", rank, world,
+        held_bytes(model) / 1e9,
+    )  # fmt: skip
 
 
 def _log_rank(stats: load_stats.RankLoad) -> None:
@@ -239,6 +258,14 @@ def _log_rank(stats: load_stats.RankLoad) -> None:
         stats.tensors,
         stats.weights / 1e6,
     )
+    if stats.kept_packed:
+        log.info(
+            "q6bit: rank %d/%d keeps %.1f M weights packed (packed mode: computed from the "
+            "triples in every matmul)",
+            rank,
+            world,
+            stats.kept_packed / 1e6,
+        )
     log.info("q6bit: sampled sha256 %s", stats.sampled_sha256())
     if stats.full_sha256():
         log.info("q6bit: full sha256 %s", stats.full_sha256())

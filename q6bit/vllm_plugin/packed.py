@@ -17,7 +17,7 @@ import time
 import torch
 from vllm.model_executor.utils import set_weight_attrs
 
-from .. import envs
+from .. import envs, ops
 from .. import layout as fmt
 from ..ops import dequantize
 from . import load_stats
@@ -97,15 +97,45 @@ def dequantize_packed(layer: torch.nn.Module, name: str, dtype: torch.dtype) -> 
     return param
 
 
+def keep_packed(layer: torch.nn.Module, name: str) -> None:
+    """Packed mode: the layer keeps its triple (made contiguous, which vLLM's
+    narrowing leaves it already) and counts as loaded, not dequantized."""
+    device = getattr(layer, fmt.QWEIGHT).device
+    if device.type != "cpu":
+        raise ValueError(
+            f"q6bit: {name}: packed mode (q6bit-packed) computes on CPUs only; this layer is "
+            f"on {device}. Serve with --quantization q6bit (weights dequantized on the GPU)."
+        )
+    for part in PARTS:
+        param = getattr(layer, part)
+        if not param.data.is_contiguous():
+            param.data = param.data.contiguous()
+    q = getattr(layer, fmt.QWEIGHT)
+    load_stats.current().add_kept_packed(name, q.shape[0] * q.shape[1] * fmt.group_size_of(q.shape))
+
+
+def packed_triple(layer: torch.nn.Module) -> tuple[torch.Tensor, ...]:
+    return tuple(getattr(layer, part) for part in PARTS)
+
+
+def packed_linear(
+    layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
+    """x @ W.T + bias from the layer's packed triple (q6bit.ops.linear)."""
+    return ops.linear(x, *packed_triple(layer), bias)
+
+
 class PackedWeights:
     """What the q6bit linear and embedding methods share: the rank's packed
     triple as the layer's weights, and vLLM's unquantized method (`dense`)
-    for the layer once it is dequantized."""
+    for the layer once it is dequantized (dense mode) or `packed` mode,
+    where the triple stays and every product computes from it."""
 
-    def __init__(self, group_size: int, prefix: str, dense):
+    def __init__(self, group_size: int, prefix: str, dense, packed: bool = False):
         self.group_size = group_size
         self.prefix = prefix
         self.dense = dense
+        self.packed = packed
         self.params_dtype = None
 
     def create_weights(

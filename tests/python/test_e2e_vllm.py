@@ -93,6 +93,15 @@ assert cls.override_quantization_method({"quant_method": "gptq"}, None, hf_confi
 cfg = cls.from_config({"quant_method": "q6bit", "bits": 6, "group_size": 64})
 assert cfg.get_name() == "q6bit" and cfg.group_size == 64
 assert cfg.get_quant_method(object(), "x") is None
+packed = get_quantization_config("q6bit-packed")
+q6 = {"quant_method": "q6bit", "bits": 6, "group_size": 128}
+assert cls.override_quantization_method(q6, "q6bit-packed") is None
+assert packed.override_quantization_method(q6, "q6bit-packed") == "q6bit-packed"
+assert packed.override_quantization_method(q6, None) is None  # dense is the default
+assert cls.override_quantization_method({**q6, "packed": True}, None) is None
+assert packed.override_quantization_method({**q6, "packed": True}, None) == "q6bit-packed"
+assert packed.override_quantization_method({"quant_method": "gptq"}, "q6bit-packed") is None
+assert packed.from_config(q6).packed and not cfg.packed
 assert type(get_model_loader(LoadConfig(load_format="q6bit"))).__name__ == "Q6BitModelLoader"
 q6bit_dir, plain_dir = sys.argv[1:3]
 assert EngineArgs(model=q6bit_dir).create_load_config().load_format == "q6bit"

@@ -220,3 +220,17 @@ def test_serve_passes_the_parallel_sizes_to_vllm():
         "--pipeline-parallel-size",
         "2",
     ]
+
+
+def test_serve_packed_asks_vllm_for_the_packed_method():
+    import argparse
+
+    from q6bit.cli import serve
+
+    p = argparse.ArgumentParser()
+    serve.add_arguments(p)
+    assert serve.parallel_args(p.parse_args(["/m", "--packed"])) == [
+        "--quantization",
+        "q6bit-packed",
+    ]
+    assert serve.parallel_args(p.parse_args(["/m"])) == []
