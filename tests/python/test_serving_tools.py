@@ -128,6 +128,15 @@ def test_server_command_keeps_user_flags_and_cpu_defaults():
     assert "--enforce-eager" not in gpu and "--max-model-len" not in gpu
 
 
+def test_pipeline_parallel_on_cpu_runs_compiled():
+    pp = server.server_command("/m", 1234, extra_args=["-pp", "2"], cpu=True)
+    assert "--enforce-eager" not in pp and "2048" in pp  # the other defaults stay
+    with pytest.raises(server.ServerError, match="leave --enforce-eager out"):
+        server.server_command("/m", 1, extra_args=["-pp", "2", "--enforce-eager"], cpu=True)
+    gpu = server.server_command("/m", 1, extra_args=["-pp", "2", "--enforce-eager"], cpu=False)
+    assert "--enforce-eager" in gpu  # GPUs run PP eagerly
+
+
 def test_server_env_sets_cpu_defaults_only_where_unset():
     env = server.server_env(
         {"VLLM_CPU_KVCACHE_SPACE": "7"}, cpu=True, backend="reference", full_hash=True
