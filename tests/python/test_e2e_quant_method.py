@@ -57,6 +57,7 @@ CASES = {
     "qwen3-tiny-tp1": ("qwen3-tiny", None, 1, 1),
     "qwen3-tiny-g64-tp2": ("qwen3-tiny", 64, 2, 1),
     "qwen3-moe-tiny-tp1": ("qwen3-moe-tiny", None, 1, 1),
+    "smollm2-pp2": ("smollm2", None, 1, 2),
     "qwen3-tiny-pp2": ("qwen3-tiny", None, 1, 2),
     "qwen3-tiny-g64-tp2-pp2": ("qwen3-tiny", 64, 2, 2),
 }
