@@ -1,8 +1,10 @@
 """`q6bit bench --device cuda`: the GPU side, in one run on one host.
 
-  gpu_dequant   q6bit.ops.dequantize_list (torch.ops.q6bit.dequantize_list, one
-                Triton launch per group size) over every triple already on
-                the GPU (fp16 out)
+  gpu_dequant   q6bit.ops.dequantize_list (its CUDA kernel, few Triton
+                launches: q6bit/triton_dequant_list.py) over every triple
+                already on the GPU (fp16 out, one new tensor per weight)
+  gpu_dequant_op  the same through torch.ops.q6bit.dequantize_list (the
+                dispatcher's list conversion included)
   gpu_dequant_each  the same, one single-tensor launch per triple
   gpu_fill      floor: torch.empty + fill_ of the same fp16 outputs on the GPU
   path_a_*      checkpoint bytes in host memory (pinned / pageable) -> packed
@@ -65,12 +67,15 @@ def run(args) -> dict:
     results = {}
 
     results["gpu_dequant"] = _time(lambda: ops.dequantize_list(gpu), args.runs)
+    lists = [list(x) for x in zip(*gpu)]
+    results["gpu_dequant_op"] = _time(lambda: torch.ops.q6bit.dequantize_list(*lists), args.runs)
     results["gpu_dequant_each"] = _time(lambda: [td.dequantize(*t) for t in gpu], args.runs)
     results["gpu_fill"] = _time(
         lambda: [torch.empty(s, dtype=torch.float16, device="cuda").fill_(1.0) for s in shapes],
         args.runs,
     )
     gpu.clear()  # frees the GPU copies
+    lists.clear()
 
     pinned = [tuple(t.pin_memory() for t in triple) for triple in host]
 
