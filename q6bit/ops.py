@@ -144,8 +144,9 @@ def _eager_cuda(backend: str, tensors: list[torch.Tensor]) -> bool:
     """Whether to call the op's CUDA kernel (q6bit/triton_dequant_list.py)
     directly: all tensors on CUDA, not while torch.compile traces (it must
     see the op). Why not through torch.ops: the dispatcher converts each
-    list element both ways, ~0.3 ms for a model's 762 tensors, before the
-    first launch, where the GPU waits for it (measured on the H200 host)."""
+    list element both ways, before the first launch, where the GPU waits;
+    on the H200 host that cost 0.29 ms for a model's 762 tensors in one run
+    and was within the noise in two others (BENCHMARKS.md)."""
     return (
         backend == "fast"
         and all(t.is_cuda for t in tensors)

@@ -13,7 +13,8 @@
   path_b_*      the same bytes -> CPU dequant (q6bit's Highway op) -> fp16
                 upload -> cast to the model dtype on the GPU
 Each timing: one warm-up, then the median of --runs; the GPU work is
-synchronized before the clock stops. Outputs are dropped between runs
+synchronized before the clock stops; host = the median time until the call
+returned (GPU work may still be queued then). Outputs are dropped between runs
 (torch's caching allocator reuses the device memory, as a loader would).
 """
 
@@ -33,16 +34,22 @@ from .bench import output_shapes
 
 
 def _time(fn, runs: int) -> dict:
+    """host_s: until fn returned (the host's part; the GPU may still run)."""
     fn()
     torch.cuda.synchronize()
-    times = []
+    times, host = [], []
     for _ in range(runs):
         t = time.perf_counter()
         result = fn()
+        host.append(time.perf_counter() - t)
         torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
         del result
-    return {"median_s": statistics.median(times), "runs_s": times}
+    return {
+        "median_s": statistics.median(times),
+        "runs_s": times,
+        "host_median_s": statistics.median(host),
+    }
 
 
 def _triples(named):
@@ -152,6 +159,8 @@ def _print(report):
         extra = ""
         if name.startswith("gpu_dequant"):
             extra = f"  {s / fill:.2f}x fill, {(in_bytes + 2 * w) / s / 1e12:.2f} TB/s moved"
+        if name.startswith("gpu_"):
+            extra += f", host {t['host_median_s'] * 1e3:.2f} ms"
         if name.startswith("path_b_") and name.replace("_b_", "_a_") in m:
             extra = f"  {s / m[name.replace('_b_', '_a_')]['median_s']:.2f}x path (a)"
         print(f"{name:<16} {s * 1e3:10.2f} ms{extra}")
