@@ -276,9 +276,9 @@ def check_triple(qweight, zero_point, scales, out) -> int:
     return group_size
 
 
-def uses_words(group_size: int, qweight: torch.Tensor) -> bool:
-    """Whether the word kernel (_tile16) can read this qweight."""
-    return group_size % 16 == 0 and qweight.data_ptr() % 4 == 0
+def uses_words(group_size: int, qweight_address: int) -> bool:
+    """Whether the word kernel (_tile16) can read a qweight at this address."""
+    return group_size % 16 == 0 and qweight_address % 4 == 0
 
 
 def dequantize_into(
@@ -304,7 +304,7 @@ def dequantize_into(
     block_g = block_groups or block_g
     wide = max(qweight.numel(), out.numel()) + gp > _INT32_LIMIT
     grid = (triton.cdiv(n, block_g),)
-    if uses_words(group_size, qweight):
+    if uses_words(group_size, qweight.data_ptr()):
         _dequant16_kernel[grid](
             qweight.view(torch.int32),
             zero_point,

@@ -1,7 +1,9 @@
 """Registers the Triton kernel as the CUDA implementation of
-torch.ops.q6bit.dequantize, dequantize.out and dequantize_list (one launch
-per group size: q6bit/triton_dequant_list.py) (torch.library), so eager
-calls, torch.compile, fake tensors and opcheck all see the one op.
+torch.ops.q6bit.dequantize, dequantize.out and dequantize_list (few
+launches: q6bit/triton_dequant_list.py) (torch.library), so torch.ops
+calls, torch.compile, fake tensors and opcheck all see the one op
+(q6bit.ops.dequantize_list calls the list kernel directly when eager:
+see there why).
 
 The schemas belong to the C++ op library (csrc/ops.cpp). Where q6bit._C is
 not built (a GPU host without Highway), the same schema strings are defined

@@ -1,8 +1,10 @@
 """`q6bit bench --device cuda`: the GPU side, in one run on one host.
 
-  gpu_dequant   q6bit.ops.dequantize_list (torch.ops.q6bit.dequantize_list, one
-                Triton launch per group size) over every triple already on
-                the GPU (fp16 out)
+  gpu_dequant   q6bit.ops.dequantize_list (its CUDA kernel, few Triton
+                launches: q6bit/triton_dequant_list.py) over every triple
+                already on the GPU (fp16 out, one new tensor per weight)
+  gpu_dequant_op  the same through torch.ops.q6bit.dequantize_list (the
+                dispatcher's list conversion included)
   gpu_dequant_each  the same, one single-tensor launch per triple
   gpu_fill      floor: torch.empty + fill_ of the same fp16 outputs on the GPU
   path_a_*      checkpoint bytes in host memory (pinned / pageable) -> packed
@@ -11,7 +13,8 @@
   path_b_*      the same bytes -> CPU dequant (q6bit's Highway op) -> fp16
                 upload -> cast to the model dtype on the GPU
 Each timing: one warm-up, then the median of --runs; the GPU work is
-synchronized before the clock stops. Outputs are dropped between runs
+synchronized before the clock stops; host = the median time until the call
+returned (GPU work may still be queued then). Outputs are dropped between runs
 (torch's caching allocator reuses the device memory, as a loader would).
 """
 
@@ -31,16 +34,22 @@ from .bench import output_shapes
 
 
 def _time(fn, runs: int) -> dict:
+    """host_s: until fn returned (the host's part; the GPU may still run)."""
     fn()
     torch.cuda.synchronize()
-    times = []
+    times, host = [], []
     for _ in range(runs):
         t = time.perf_counter()
         result = fn()
+        host.append(time.perf_counter() - t)
         torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
         del result
-    return {"median_s": statistics.median(times), "runs_s": times}
+    return {
+        "median_s": statistics.median(times),
+        "runs_s": times,
+        "host_median_s": statistics.median(host),
+    }
 
 
 def _triples(named):
@@ -65,12 +74,15 @@ def run(args) -> dict:
     results = {}
 
     results["gpu_dequant"] = _time(lambda: ops.dequantize_list(gpu), args.runs)
+    lists = [list(x) for x in zip(*gpu)]
+    results["gpu_dequant_op"] = _time(lambda: torch.ops.q6bit.dequantize_list(*lists), args.runs)
     results["gpu_dequant_each"] = _time(lambda: [td.dequantize(*t) for t in gpu], args.runs)
     results["gpu_fill"] = _time(
         lambda: [torch.empty(s, dtype=torch.float16, device="cuda").fill_(1.0) for s in shapes],
         args.runs,
     )
     gpu.clear()  # frees the GPU copies
+    lists.clear()
 
     pinned = [tuple(t.pin_memory() for t in triple) for triple in host]
 
@@ -147,6 +159,8 @@ def _print(report):
         extra = ""
         if name.startswith("gpu_dequant"):
             extra = f"  {s / fill:.2f}x fill, {(in_bytes + 2 * w) / s / 1e12:.2f} TB/s moved"
+        if name.startswith("gpu_"):
+            extra += f", host {t['host_median_s'] * 1e3:.2f} ms"
         if name.startswith("path_b_") and name.replace("_b_", "_a_") in m:
             extra = f"  {s / m[name.replace('_b_', '_a_')]['median_s']:.2f}x path (a)"
         print(f"{name:<16} {s * 1e3:10.2f} ms{extra}")

@@ -233,10 +233,15 @@ def test_list_op_on_a_model_shaped_list(registered):
 
 
 @needs_cuda
-def test_list_op_many_launches_and_errors(registered, monkeypatch):
+@pytest.mark.parametrize(
+    "first, most", [(50_000, 50_000), (1_000, 1 << 40)], ids=["every_few", "doubling"]
+)
+def test_list_op_many_launches_and_errors(registered, monkeypatch, first, most):
     from q6bit import triton_dequant_list as tdl
 
-    monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", 50_000)  # a launch every few tensors
+    # A launch every few tensors; or launches that double from a small first one.
+    monkeypatch.setattr(tdl, "FIRST_FLUSH", first)
+    monkeypatch.setattr(tdl, "FLUSH_WEIGHTS", most)
     triples = _model_shaped_list()
     got = tdl.dequantize_list(*map(list, zip(*[tuple(t.cuda() for t in tr) for tr in triples])))
     for i, triple in enumerate(triples):
