@@ -9,7 +9,8 @@ memory every token) and its q6bit checkpoint, like `q6bit startup`. Each
 mode runs in its own process (python -m q6bit.cli.speed): prefill of a
 --prefill-tokens prompt (median), decode tokens/s at batch 1 and 8 (the
 decode steps alone), the engine process's RSS, and the parameter and
-buffer bytes the q6bit loader logs.
+buffer bytes the q6bit loader logs (RSS GB: the worker's RSS, which holds
+the KV cache and vLLM too).
 """
 
 from __future__ import annotations
@@ -83,12 +84,13 @@ def run(args) -> int:
         speedups = ["-"] * 3
         if base:  # speed relative to bf16: > 1 is faster
             b1, b8 = (base["decode_tokens_per_s"][k] for k in ("1", "8"))
-            speedups = [f"{x:.2f}" for x in (base["prefill_seconds"] / prefill, d1 / b1, d8 / b8)]
+            pairs = ((base["prefill_seconds"], prefill), (d1, b1), (d8, b8))
+            speedups = [f"{a / b:.2f}" if a and b else "-" for a, b in pairs]
         held = "-" if r["held_gb"] is None else f"{r['held_gb']:.3f}"
-        rss = "-" if r["engine_rss_gb"] is None else f"{r['engine_rss_gb']:.2f}"
+        rss = "-" if r["worker_rss_gb"] is None else f"{r['worker_rss_gb']:.2f}"
         print(
-            f"{m:8} {prefill:10.3f} {speedups[0]:>7} {d1:11.2f} {speedups[1]:>7} "
-            f"{d8:11.2f} {speedups[2]:>7} {held:>8} {rss:>7}"
+            f"{m:8} {prefill:10.3f} {speedups[0]:>7} {d1 or 0:11.2f} {speedups[1]:>7} "
+            f"{d8 or 0:11.2f} {speedups[2]:>7} {held:>8} {rss:>7}"
         )
     (out / "bench_serve.json").write_text(json.dumps(results, indent=2))
     print(f"logs and bench_serve.json in {out}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """`python -m q6bit.cli.speed MODEL [--packed] --out x.json`: vLLM's offline
 API on one model, timed the way a server is used: prefill of a long prompt
 and decode tokens/s at batch 1 and 8, plus what the engine process holds
-(RSS, and the parameter bytes the q6bit loader logs). `q6bit bench-serve`
+(the worker's RSS, and the parameter bytes the q6bit loader logs). `q6bit bench-serve`
 runs it once per model/mode and prints them side by side.
 
 A module of its own because the CPU backend spawns its workers: the script
@@ -18,27 +18,31 @@ import sys
 import time
 
 
-def _child_rss_gb() -> float | None:
-    """RSS of this process's largest child (the engine core, which runs the
-    model at TP=1), in GB."""
-    best = None
-    me = str(os.getpid())
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+def _worker_rss_gb() -> float | None:
+    """RSS of this process's largest descendant (the worker that holds the
+    model and its KV cache), in GB."""
+    parent, rss = {}, {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as f:
-                ppid = f.read().rsplit(")", 1)[1].split()[1]
-            if ppid != me:
-                continue
+                parent[pid] = f.read().rsplit(")", 1)[1].split()[1]
             with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        kib = int(line.split()[1])
-                        best = max(best or 0, kib)
-        except (OSError, IndexError, ValueError):
+                rss[pid] = next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+        except (OSError, IndexError, ValueError, StopIteration):
             continue
-    return None if best is None else best * 1024 / 1e9
+    me = str(os.getpid())
+
+    def descends(pid: str) -> bool:
+        for _ in range(16):  # no deeper than that
+            pid = parent.get(pid, "0")
+            if pid == me:
+                return True
+            if pid in ("0", "1"):
+                return False
+        return False
+
+    kib = [v for pid, v in rss.items() if descends(pid)]
+    return max(kib) * 1024 / 1e9 if kib else None
 
 
 def _timed(llm, prompts, params) -> float:
@@ -72,7 +76,8 @@ def run(model: str, packed: bool, prefill_tokens: int, decode_tokens: int, runs:
         **kwargs,
     )
     started = time.perf_counter() - t0
-    vocab = llm.get_tokenizer().vocab_size
+    # token ids both the tokenizer and the model's embedding know
+    vocab = min(llm.get_tokenizer().vocab_size, llm.llm_engine.model_config.get_vocab_size())
 
     def prompt(i: int, n: int):
         return TokensPrompt(
@@ -89,7 +94,8 @@ def run(model: str, packed: bool, prefill_tokens: int, decode_tokens: int, runs:
         first = statistics.median(_timed(llm, prompts, one) for _ in range(runs))
         total = statistics.median(_timed(llm, prompts, many) for _ in range(runs))
         # the decode steps alone: the whole request less its prefill step
-        decode[batch] = batch * (decode_tokens - 1) / max(total - first, 1e-9)
+        steps = total - first
+        decode[batch] = batch * (decode_tokens - 1) / steps if steps > 0 else None
     return {
         "model": model,
         "packed": packed,
@@ -97,7 +103,7 @@ def run(model: str, packed: bool, prefill_tokens: int, decode_tokens: int, runs:
         "prefill_tokens": prefill_tokens,
         "prefill_seconds": statistics.median(prefill),
         "decode_tokens_per_s": decode,
-        "engine_rss_gb": _child_rss_gb(),
+        "worker_rss_gb": _worker_rss_gb(),
     }
 
 
