@@ -62,6 +62,17 @@ def holds_q6bit_triples(path) -> bool:
         return False
 
 
+def check_before_serving(path) -> CheckpointPlan | None:
+    """What `q6bit serve` and the vLLM plugin run before any engine process
+    starts: a folder that config.json marks as q6bit, or whose headers hold
+    q6bit triples (then a missing quantization_config is an error, not a
+    plain checkpoint), is validated in full, scales included. None for other
+    folders."""
+    if is_q6bit_checkpoint(path) or holds_q6bit_triples(path):
+        return plan_checkpoint(path, check_scales=True)
+    return None
+
+
 def shard_files(path) -> list[Path]:
     """The checkpoint's safetensors files: those of the index, else all."""
     path = Path(path)
