@@ -24,7 +24,7 @@ def _load_extension():
     global _loaded
     if _loaded is None:
         try:
-            from . import _C, _fake  # noqa: F401
+            from . import _C, _autograd, _fake  # noqa: F401
 
             _loaded = True
         except ImportError as e:
@@ -94,7 +94,7 @@ def dequantize(
     if _use_device_op(backend, qweight, zero_point, scales):
         return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
     if _use_kernels(backend, qweight, zero_point, scales):
-        if huge_pages:
+        if huge_pages or (scales.requires_grad and torch.is_grad_enabled()):  # .out: no grad
             return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
         out = torch.empty(_output_numel(qweight), dtype=dtype, device=qweight.device)
         return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
