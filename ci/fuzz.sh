@@ -13,7 +13,7 @@ mkdir -p "$FUZZ_OUT/corpus"
 log "fuzz: checkpoint reader, atheris, ${FUZZ_SECONDS} s (new inputs and crashes in $FUZZ_OUT)"
 rc=0
 (cd "$REPO" && "$PY" tests/fuzz/fuzz_reader.py "$FUZZ_OUT/corpus" tests/fuzz/corpus/reader \
-  -dict=tests/fuzz/reader.dict -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=4096 \
+  -dict=tests/fuzz/reader.dict -max_total_time="$FUZZ_SECONDS" -timeout=30 -rss_limit_mb=4096 \
   -artifact_prefix="$FUZZ_OUT/" -print_final_stats=1) >"$FUZZ_OUT/atheris.log" 2>&1 || rc=$?
 if [ "$rc" -ne 0 ]; then
   tail -n 60 "$FUZZ_OUT/atheris.log"

@@ -295,3 +295,39 @@ def test_group_size_not_the_tensors(ckpt):
         ckpt / "config.json", lambda c: c["quantization_config"].__setitem__("group_size", 16)
     )
     refused(ckpt, "has group size 8 but config.json's quantization_config says 16")
+
+
+# --- streaming never overwrites memory a caller can still reach --------------------
+
+
+@pytest.mark.parametrize("hold", ["storage", "view", "numpy"])
+def test_streaming_never_overwrites_a_held_storage_or_view(valid, hold):
+    import torch
+
+    from q6bit import reference
+
+    stored = {}
+    for file in sorted(valid.glob("*.safetensors")):
+        from safetensors.torch import load_file
+
+        stored.update(load_file(str(file)))
+    ref = dict(reference.recover_from_quant(list(stored.items())))
+    held = {}
+    for name, w in iter_checkpoint_weights(valid, progress=False):
+        if w.dtype == torch.float16:
+            if hold == "storage":
+                held[name] = (w.untyped_storage(), w.numel())
+            elif hold == "view":
+                held[name] = (w.view(-1)[1:], None)
+            else:
+                held[name] = (w.numpy(), None)
+    assert len(held) >= 3  # enough weights that buffers would have been reused
+    for name, (kept, numel) in held.items():
+        want = ref[name].view(-1)
+        if hold == "storage":
+            got = torch.empty(0, dtype=torch.float16).set_(kept, 0, (numel,))
+        elif hold == "view":
+            got, want = kept, want[1:]
+        else:
+            got = torch.from_numpy(kept).view(-1)
+        assert torch.equal(got.view(torch.int16), want.view(torch.int16)), f"{name} overwritten"
