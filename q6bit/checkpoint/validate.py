@@ -164,7 +164,22 @@ def read_header(file: Path) -> dict[str, TensorInfo]:
         spans.append((span, name))
     spans.sort()
     _check_spans(file, spans, size - 8 - header_len)
+    _safetensors_accepts(file)
     return {name: infos[name] for _, name in spans}
+
+
+def _safetensors_accepts(file: Path) -> None:
+    """safetensors parses the header too (it maps the file, reads no tensor),
+    so that what its stricter JSON refuses (NaN, lone surrogates, nesting
+    over 128, where Python's json allows them in keys q6bit ignores) is
+    refused here, not after weights of earlier shards were yielded."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="pt"):
+            pass
+    except Exception as e:  # SafetensorError, OSError, ...
+        raise CheckpointError(f"{file}: safetensors refuses it: {type(e).__name__}: {e}") from e
 
 
 def _check_metadata(file: Path, metadata) -> None:
@@ -202,8 +217,8 @@ def _tensor_entry(file: Path, name: str, entry) -> tuple[TensorInfo, tuple[int, 
     numel = 1
     for d in shape:
         numel *= d
-    if numel > MAX_DIM:
-        raise CheckpointError(f"{where}: shape {shape} has more than 2^63 elements")
+        if numel > MAX_DIM:  # checked as it grows: a long shape costs no big-int work
+            raise CheckpointError(f"{where}: shape {shape!r:.200} has 2^63 elements or more")
     if end - begin != numel * ITEMSIZE[dtype]:
         raise CheckpointError(
             f"{where}: data_offsets {offsets} span {end - begin} B but shape {shape} of "

@@ -164,6 +164,21 @@ def test_duplicate_keys_in_a_header(ckpt):
     refused(ckpt, shard, "duplicate key", NORM)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    ['"x": NaN, ', '"x": "\\ud800", ', '"x": ' + "[" * 200 + "]" * 200 + ", "],
+    ids=["NaN", "lone surrogate", "nesting 200"],
+)
+def test_json_python_reads_but_safetensors_refuses(ckpt, extra):
+    # an ignored key of a tensor entry: Python's json takes it, safetensors'
+    # serde_json does not; refused while planning, not when streaming
+    shard = shard_of(ckpt)
+    header, data = read_raw(shard)
+    blob = json.dumps(header).replace('"dtype"', extra + '"dtype"', 1)
+    write_raw(shard, blob.encode(), data)
+    refused(ckpt, shard, "safetensors refuses it")
+
+
 def test_plain_and_triple_of_one_name(ckpt):
     def add_plain(h):
         # a plain W of zero elements at the end: valid safetensors, clashing name
