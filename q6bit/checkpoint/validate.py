@@ -76,17 +76,19 @@ def read_regular(file: Path, limit: int, what: str) -> bytes:
 def open_regular(file: Path, what: str):
     """A binary file object of a regular file (see read_regular)."""
     try:
-        if not stat.S_ISREG(os.stat(file).st_mode):
-            raise CheckpointError(
-                f"{file}: {what} must be a regular file (a FIFO, device or folder is refused)"
-            )
+        mode = os.stat(file).st_mode
+        regular = stat.S_ISREG(mode)
         # O_NONBLOCK: if the file was swapped for a FIFO since stat, open
         # must not wait for a writer; fstat then refuses it
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK) if regular else None
     except OSError as e:
         raise CheckpointError(f"{file}: cannot open {what}: {e}") from e
     except ValueError as e:  # an embedded NUL byte in the name
         raise CheckpointError(f"{file!r}: cannot open {what}: {e}") from e
+    if fd is None:
+        raise CheckpointError(
+            f"{file}: {what} must be a regular file (a FIFO, device or folder is refused)"
+        )
     f = os.fdopen(fd, "rb")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         f.close()

@@ -278,7 +278,8 @@ def test_fifo_does_not_block(ckpt, which):
     target = shard_of(ckpt) if which == "shard" else ckpt / "config.json"
     target.unlink()
     os.mkfifo(target)
-    refused(ckpt, target, "must be a regular file")
+    message = refused(ckpt, target, "must be a regular file")
+    assert message.startswith(f"{target}: "), message  # the path as it is, once
 
 
 # --- quantization_config -------------------------------------------------------------
