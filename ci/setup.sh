@@ -12,6 +12,6 @@ if ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$
   pip_quiet "torch==$TORCH_VERSION"
 fi
 log "pip install q6bit (build against torch $("$PY" -c 'import torch;print(torch.__version__)'))"
-pip_quiet pytest numpy safetensors tqdm setuptools wheel
+pip_quiet pytest numpy safetensors tqdm setuptools wheel atheris hypothesis
 pip_quiet --no-build-isolation -e "$REPO"
 "$PY" -c "import q6bit; print('q6bit', q6bit.__version__, 'kernels dispatch to', q6bit.kernel_target())"

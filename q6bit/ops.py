@@ -24,7 +24,7 @@ def _load_extension():
     global _loaded
     if _loaded is None:
         try:
-            from . import _C, _fake  # noqa: F401
+            from . import _C, _autograd, _fake  # noqa: F401
 
             _loaded = True
         except ImportError as e:
@@ -94,11 +94,27 @@ def dequantize(
     if _use_device_op(backend, qweight, zero_point, scales):
         return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
     if _use_kernels(backend, qweight, zero_point, scales):
-        if huge_pages:
+        if huge_pages or (scales.requires_grad and torch.is_grad_enabled()):  # .out: no grad
             return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
         out = torch.empty(_output_numel(qweight), dtype=dtype, device=qweight.device)
         return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
-    return reference.calculate_dequant(qweight, zero_point, scales).to(dtype)
+    return as_dtype(reference.calculate_dequant(qweight, zero_point, scales), dtype)
+
+
+def as_dtype(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """An fp16 weight as `dtype`, as the kernels convert it: torch's
+    .to(dtype), except that fp32 NaNs are the fp16 NaN widened exactly (sign,
+    payload << 13). torch's own fp16 -> fp32 copy gives 0x7FFFFFFF for NaNs
+    in the scalar tail of its vectorized loop (tensors shorter than a
+    vector, or the last elements), so its NaN bits depend on the length."""
+    out = weight.to(dtype)
+    if dtype == torch.float32:
+        nan = torch.isnan(weight)
+        if nan.any():
+            bits = weight.view(torch.int16).to(torch.int32)  # sign-extended
+            widened = (bits & -0x8000) << 16 | 0x7F800000 | (bits & 0x3FF) << 13
+            out = torch.where(nan, widened.view(torch.float32), out)
+    return out
 
 
 def _output_numel(qweight: torch.Tensor) -> int:

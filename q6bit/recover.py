@@ -14,11 +14,29 @@ def collect_triples(named_tensors: Iterable[tuple[str, torch.Tensor]]):
     """Splits a list into (triples by base name, pass-through pairs)."""
     triples: dict[str, fmt.Triple] = {}
     passthrough = []
-    for name, tensor in named_tensors:
+    if isinstance(named_tensors, (str, bytes, dict, torch.Tensor)) or not isinstance(
+        named_tensors, Iterable
+    ):
+        raise TypeError(
+            "recover_from_quant expects a list of (name, tensor) pairs, got "
+            f"{type(named_tensors).__name__}"
+        )
+    for i, item in enumerate(named_tensors):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(
+                f"recover_from_quant: item {i} must be a (name, tensor) pair, got {item!r:.100}"
+            )
+        name, tensor = item
+        if not isinstance(name, str):
+            raise TypeError(
+                f"recover_from_quant: item {i}'s name must be a str, got {type(name).__name__}"
+            )
         split = fmt.split_name(name)
         if split is None:
-            passthrough.append((name, tensor))
+            passthrough.append((name, tensor))  # passed through as it is, whatever it is
             continue
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name}: must be a torch.Tensor, got {type(tensor).__name__}")
         base, part = split
         triple = triples.setdefault(base, fmt.Triple(base))
         if part in triple.parts:

@@ -5,6 +5,7 @@ shards). Never yields a wrong weight: plan_checkpoint validates first.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -54,16 +55,25 @@ class _ReusedOutput:
     memory about once, not once a weight (on a 2-core VM a fresh fp16 buffer a weight cost 1-4 s of
     page faults for a 1.7 B model). Two, because a consumer's loop variable
     still holds the last weight while it asks for the next. A buffer is only
-    reused when nothing else holds a view of it; otherwise a new one is made
-    and the consumer keeps the old."""
+    reused when nothing else can reach its memory: no tensor or view of it
+    (the storage's use count) and no Python reference to its storage
+    (t.untyped_storage() adds none to the use count: the StorageImpl keeps
+    its Python object, so that one is counted by refcount); otherwise a new
+    one is made and the consumer keeps the old."""
 
     def __init__(self):
         self.buffers: list[torch.Tensor] = []
         self._use_count = getattr(torch._C, "_storage_Use_Count", None)
+        # both counts of a buffer nobody else holds, measured, not assumed
+        self._alone = self._counts(torch.empty(1, dtype=torch.float16)) if self._use_count else None
+
+    def _counts(self, buffer: torch.Tensor) -> tuple[int, int]:
+        storage = buffer.untyped_storage()
+        return self._use_count(storage._cdata), sys.getrefcount(storage)
 
     def _free(self, buffer: torch.Tensor) -> bool:
-        # 2 = our tensor + the temporary storage object made to ask
-        return self._use_count(buffer.untyped_storage()._cdata) <= 2
+        uses, refs = self._counts(buffer)
+        return uses <= self._alone[0] and refs <= self._alone[1]
 
     def take(self, numel: int) -> torch.Tensor:
         if self._use_count is None:  # cannot tell: never reuse

@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -116,6 +117,16 @@ def _interrupt(signum, frame):
 
 def run(args) -> int:
     model = resolve_model(args.model)
+    if os.path.isdir(model):
+        # refuse a bad q6bit checkpoint here, in seconds, not from vLLM's
+        # API process (the plugin runs the same check there for `vllm serve`)
+        from ..checkpoint import CheckpointError, check_before_serving
+
+        try:
+            check_before_serving(model)
+        except CheckpointError as e:
+            print(f"q6bit serve: refusing {model}: {e}", file=sys.stderr)
+            return 2
     server = Server(
         model,
         args.port,

@@ -28,6 +28,7 @@ from vllm.model_executor.layers.quantization.base_config import QuantizationConf
 from vllm.model_executor.layers.vocab_parallel_embedding import VocabParallelEmbedding
 
 from .. import layout as fmt
+from ..checkpoint.validate import check_quantization_config
 from .embedding_method import Q6BitEmbeddingMethod
 from .linear_method import Q6BitLinearMethod
 from .names import PACKED_KEY, PACKED_METHOD
@@ -64,20 +65,9 @@ class Q6BitConfig(QuantizationConfig):
 
     @classmethod
     def from_config(cls, config):
-        group_size = config.get("group_size")
-        bits = config.get("bits", fmt.BITS)
-        if (
-            bits != fmt.BITS
-            or not isinstance(group_size, int)
-            or group_size <= 0
-            or group_size % fmt.CODES_PER_TRIPLET
-        ):
-            raise ValueError(
-                f"q6bit: config.json's quantization_config {config} is not a q6bit one: it "
-                f'needs "bits": {fmt.BITS} and "group_size": a positive multiple of '
-                f"{fmt.CODES_PER_TRIPLET} (the G of X.qweight [..., n_groups, 3*G/4])"
-            )
-        return cls(group_size, bits)
+        # the checkpoint reader's check (a CheckpointError is a ValueError)
+        group_size = check_quantization_config(config, "q6bit: config.json")
+        return cls(group_size, fmt.BITS)
 
     @classmethod
     def override_quantization_method(

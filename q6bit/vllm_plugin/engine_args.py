@@ -47,16 +47,17 @@ def wrap_engine_args() -> None:
 
     @functools.wraps(create_model_config)
     def q6bit_create_model_config(self, *args, **kwargs):
+        local = local_dir(self.model)
+        if local:
+            # fail before vLLM reads config.json and before any engine process
+            # starts: a folder marked q6bit or holding triples is validated in
+            # full (quantization_config, every header, the scales)
+            from ..checkpoint import check_before_serving
+
+            check_before_serving(local)
         model_config = create_model_config(self, *args, **kwargs)
         if getattr(model_config, "quantization", None) in METHODS:
             _use_q6bit(self, "quantization_config")
-            local = local_dir(model_config.model)
-            if local:
-                # fail before any engine process starts: every shard's header
-                # (complete triples, dtypes, shapes vs config.json, truncation)
-                from ..checkpoint import plan_checkpoint
-
-                plan_checkpoint(local, check_scales=True)
         return model_config
 
     @functools.wraps(create_load_config)

@@ -55,3 +55,36 @@ def write_hf_model(
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "tokenizer.json").write_text("{}")
     return folder
+
+
+# A Qwen3 small enough that a quantized copy is a few KB (group size 8).
+MINI_QWEN3 = ModelShape(
+    layers=1, hidden=16, intermediate=32, vocab=32, heads=2, kv_heads=1, head_dim=8,
+    tied_embeddings=False,
+)  # fmt: skip
+
+
+def write_q6bit_model(
+    folder: Path, shape: ModelShape = MINI_QWEN3, group_size: int = 8, shard_bytes: int = 0
+) -> Path:
+    """A valid q6bit checkpoint made by q6bit's own quantizer, with an index
+    (shards of about shard_bytes if given, else one)."""
+    from q6bit.checkpoint import quantize_checkpoint
+
+    src = write_hf_model(folder.parent / f"{folder.name}-hf", shape)
+    gb = shard_bytes / 1e9 if shard_bytes else 2.0
+    return quantize_checkpoint(src, folder, group_size=group_size, progress=False, max_shard_gb=gb)
+
+
+def read_raw(file: Path) -> tuple[dict, bytes]:
+    """A safetensors file as (header dict, data section bytes)."""
+    raw = file.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
+
+
+def write_raw(file: Path, header, data: bytes = b"") -> Path:
+    """A safetensors file from a header (dict, or raw bytes as they are) and data."""
+    blob = header if isinstance(header, bytes) else json.dumps(header).encode()
+    file.write_bytes(len(blob).to_bytes(8, "little") + blob + data)
+    return file

@@ -101,3 +101,17 @@ def test_meta_shapes_and_dtypes():
     assert torch.ops.q6bit.unpack(q).shape == (7, 3, 64)
     [w] = torch.ops.q6bit.dequantize_list([q], [z], [s])
     assert w.shape == (7, 192) and w.dtype == torch.float16
+
+
+@pytest.mark.parametrize("backend", ["fast", "reference"])
+@pytest.mark.parametrize("n_groups", [1, 3, 64])
+def test_fp32_nans_are_the_fp16_nans_widened_exactly(backend, n_groups):
+    """Found by tests/fuzz/test_ops_property.py: torch's fp16 -> fp32 copy
+    turns NaNs into 0x7FFFFFFF in the scalar tail of its loop (a 4-element
+    tensor here), so `.to(float32)` of the reference depended on the length.
+    Both backends give sign | 0x7F800000 | payload << 13 at any length."""
+    s = torch.full((n_groups, 1), 0xFD55 - 0x10000, dtype=torch.int16).view(torch.float16)
+    q = q6bit.pack_6bit(torch.full((n_groups, 4), 5, dtype=torch.uint8))
+    z = torch.zeros(n_groups, 1, dtype=torch.int8)
+    w = q6bit.dequantize(q, z, s, backend=backend, dtype=torch.float32)
+    assert (w.view(torch.int32) == 0xFFEAA000 - (1 << 32)).all()

@@ -113,3 +113,21 @@ def test_bad_member_error_names_the_weight():
         ValueError, match=r"o_proj\.weight: q6bit\.dequantize: qweight must be uint8"
     ):
         q6bit.recover_from_quant(named)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (None, "expects a list of \\(name, tensor\\) pairs, got NoneType"),
+        (3, "got int"),
+        ("x.qweight", "got str"),
+        ({"x.qweight": torch.zeros(1)}, "got dict"),
+        ([None], "item 0 must be a \\(name, tensor\\) pair"),
+        ([("a", torch.zeros(1), 1)], "item 0 must be a \\(name, tensor\\) pair"),
+        ([(1, torch.zeros(1))], "item 0's name must be a str, got int"),
+        ([("x.qweight", [1, 2])], "x.qweight: must be a torch.Tensor, got list"),
+    ],
+)
+def test_wrong_argument_types_are_a_clear_type_error(bad, message):
+    with pytest.raises(TypeError, match=message):
+        q6bit.recover_from_quant(bad)
