@@ -110,6 +110,21 @@ HWY_INLINE auto DequantizeCodes(DF df, V8 codes, hn::Vec<hn::RebindToSigned<DF>>
   }
 }
 
+// The same weights as floats, kept in registers (kernels/linear-inl.h):
+// kF16 and kF32 the fp16 result widened, kBF16 that rounded to bf16 (any
+// NaN stays a NaN, of unspecified payload).
+template <OutputType kOut, class DF, class V8>
+HWY_INLINE hn::Vec<DF> DequantizeCodesToF32(DF df, V8 codes,
+                                            hn::Vec<hn::RebindToSigned<DF>> zero_point,
+                                            hn::Vec<DF> scale) {
+  const auto w = DequantizeCodes<OutputType::kF32>(df, codes, zero_point, scale);
+  if constexpr (kOut == OutputType::kBF16) {
+    return RoundToBF16(df, w);
+  } else {
+    return w;
+  }
+}
+
 // Element type of the output, as the kernels store it.
 template <OutputType kOut>
 using OutElement = std::conditional_t<kOut == OutputType::kF32, float, uint16_t>;

@@ -1,12 +1,17 @@
 // Per-target packed matmul for small batches (decode), included once per
 // Highway target (foreach_target) by kernels/linear.cc.
 //
-// Each weight row is decoded once into a cache-resident row buffer by the
-// dequantizer's own group decoder (kernels/dequant-inl.h, so the weights are
-// the bits DequantizeGroups writes), then dotted with every row of x in fp32
-// (FMA), a few rows of x per pass so that each weight vector loaded feeds
-// several accumulators. The packed bytes are read once per call: the cost
-// is memory bandwidth on 0.75 + 3/G bytes per weight.
+// Weights come from the dequantizer's own code (kernels/dequant-inl.h), so
+// they are the values DequantizeGroups writes, and meet x in fp32 FMAs, a
+// few rows of x per pass so that each decoded weight vector feeds several
+// accumulators. Two ways, same sums up to their order:
+//   groups a multiple of the chunk (4 vectors of codes; G = 128 on every
+//     target): each chunk is decoded in registers and consumed at once;
+//     passes after the first re-decode the row's packed bytes from L1;
+//   other groups: the row is decoded once into a row buffer (L1/L2) by
+//     DequantizeGroupsImpl, then dotted with x.
+// The packed bytes are read from memory once per call: the cost is memory
+// bandwidth on 0.75 + 3/G bytes per weight.
 
 #if defined(Q6BIT_KERNELS_LINEAR_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef Q6BIT_KERNELS_LINEAR_INL_H_
@@ -19,6 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "hwy/aligned_allocator.h"
@@ -136,6 +142,103 @@ HWY_INLINE void DotAllRows(const T* HWY_RESTRICT w, const float* HWY_RESTRICT x,
   }
 }
 
+// Rows of x per pass of the in-register path: the whole decode batch
+// (M <= 8) in one pass, so each chunk is decoded once. 2 accumulators per
+// row (even and odd vectors), 16 in all: AVX-512 and SVE hold them in
+// registers; AVX2 spills a few.
+constexpr size_t kRegisterRowsPerPass = 8;
+
+// Rows [0, kRows) of x against one packed weight row, decoded chunk by
+// chunk in registers; group_size is a multiple of the chunk (4 vectors).
+template <OutputType kWeight, size_t kRows>
+HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
+                             const int8_t* HWY_RESTRICT zero_point,
+                             const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                             size_t groups, const uint8_t* packed_end, const float* HWY_RESTRICT x,
+                             size_t K, float* HWY_RESTRICT y, size_t ldy) {
+  static_assert(kRows >= 1 && kRows <= kRegisterRowsPerPass, "rows per pass");
+  const DU32 du32;
+  const hn::Rebind<float, DU32> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t N = hn::Lanes(df);
+  const size_t chunk_bytes = 3 * N;
+  HWY_ALIGN uint8_t padded[HWY_MAX_BYTES];
+  // Named accumulators, not an array: SVE vectors are sizeless.
+  auto a0 = hn::Zero(df), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  auto a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
+#define Q6BIT_ROW_FMA(r)                                           \
+  if constexpr (kRows > r) {                                       \
+    a##r = hn::MulAdd(w0, hn::LoadU(df, x + r * K + k), a##r);     \
+    b##r = hn::MulAdd(w1, hn::LoadU(df, x + r * K + k + N), b##r); \
+  }
+  // Two vectors of weights at x's column k, for every row.
+  const auto step = [&](hn::Vec<decltype(df)> w0, hn::Vec<decltype(df)> w1, size_t k) HWY_ATTR {
+    Q6BIT_ROW_FMA(0)
+    Q6BIT_ROW_FMA(1) Q6BIT_ROW_FMA(2) Q6BIT_ROW_FMA(3) Q6BIT_ROW_FMA(4) Q6BIT_ROW_FMA(5)
+        Q6BIT_ROW_FMA(6) Q6BIT_ROW_FMA(7)
+  };
+#undef Q6BIT_ROW_FMA
+  size_t k = 0;
+  for (size_t g = 0; g < groups; ++g) {
+    const auto zp = hn::Set(di, zero_point[g]);
+    const auto scale = hn::Set(df, F16BitsToF32(scales_f16[g]));
+    for (size_t i = 0; i < group_size; i += 4 * N, k += 4 * N, packed += chunk_bytes) {
+      const auto codes = UnpackTriplets(du32, Readable(packed, chunk_bytes, packed_end, padded));
+      step(DequantizeCodesToF32<kWeight>(df, Quarter<0>(df, codes), zp, scale),
+           DequantizeCodesToF32<kWeight>(df, Quarter<1>(df, codes), zp, scale), k);
+      step(DequantizeCodesToF32<kWeight>(df, Quarter<2>(df, codes), zp, scale),
+           DequantizeCodesToF32<kWeight>(df, Quarter<3>(df, codes), zp, scale), k + 2 * N);
+    }
+  }
+#define Q6BIT_ROW_SUM(r) \
+  if constexpr (kRows > r) y[r * ldy] = SumLanes(df, hn::Add(a##r, b##r));
+  Q6BIT_ROW_SUM(0)
+  Q6BIT_ROW_SUM(1) Q6BIT_ROW_SUM(2) Q6BIT_ROW_SUM(3) Q6BIT_ROW_SUM(4) Q6BIT_ROW_SUM(5)
+      Q6BIT_ROW_SUM(6) Q6BIT_ROW_SUM(7)
+#undef Q6BIT_ROW_SUM
+}
+
+// One pass of kRows rows of x (1..kRegisterRowsPerPass) over a packed row.
+template <OutputType kWeight>
+HWY_INLINE void DotPackedRowPass(size_t rows, const uint8_t* packed, const int8_t* zp,
+                                 const uint16_t* scale, size_t group_size, size_t groups,
+                                 const uint8_t* packed_end, const float* x, size_t K, float* y,
+                                 size_t ldy) {
+#define Q6BIT_PASS(r)                                                                           \
+  case r:                                                                                       \
+    return DotPackedRow<kWeight, r>(packed, zp, scale, group_size, groups, packed_end, x, K, y, \
+                                    ldy);
+  switch (rows) {
+    Q6BIT_PASS(1)
+    Q6BIT_PASS(2) Q6BIT_PASS(3) Q6BIT_PASS(4) Q6BIT_PASS(5) Q6BIT_PASS(6) Q6BIT_PASS(7)
+        Q6BIT_PASS(8) default : return;
+  }
+#undef Q6BIT_PASS
+}
+
+// Rows [row_begin, row_end) of the weight in registers (DotPackedRow), all
+// M rows of x in passes of kRegisterRowsPerPass.
+template <OutputType kWeight>
+void LinearRowsInRegisters(const float* HWY_RESTRICT x, size_t M, size_t K,
+                           const uint8_t* HWY_RESTRICT qweight,
+                           const int8_t* HWY_RESTRICT zero_point,
+                           const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                           size_t row_begin, size_t row_end, float* HWY_RESTRICT y, size_t ldy) {
+  const size_t groups = K / group_size;
+  const size_t row_bytes = groups * PackedBytesPerGroup(group_size);
+  // Full-vector loads stay inside the rows of the range.
+  const uint8_t* const packed_end = qweight + row_end * row_bytes;
+  for (size_t n = row_begin; n < row_end; ++n) {
+    const uint8_t* packed = qweight + n * row_bytes;
+    const int8_t* zp = zero_point + n * groups;
+    const uint16_t* scale = scales_f16 + n * groups;
+    for (size_t m = 0; m < M; m += kRegisterRowsPerPass) {
+      DotPackedRowPass<kWeight>(std::min(kRegisterRowsPerPass, M - m), packed, zp, scale,
+                                group_size, groups, packed_end, x + m * K, K, y + m * ldy + n, ldy);
+    }
+  }
+}
+
 template <OutputType kWeight>
 void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
                   const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
@@ -145,6 +248,10 @@ void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
   // kWeight: fp16 and fp32 weights both as the fp32 widening of the fp16.
   constexpr OutputType kDecoded = kWeight == OutputType::kBF16 ? kWeight : OutputType::kF32;
   using T = RowElement<kWeight>;
+  if (group_size % (4 * hn::Lanes(DU32())) == 0) {
+    return LinearRowsInRegisters<kWeight>(x, M, K, qweight, zero_point, scales_f16, group_size,
+                                          row_begin, row_end, y, ldy);
+  }
   const size_t groups_per_row = K / group_size;
   auto row = hwy::AllocateAligned<T>(K > 0 ? K : 1);
   for (size_t n = row_begin; n < row_end; ++n) {
