@@ -7,11 +7,15 @@
 //     fp32, the bias is added in fp32, and the result is rounded once to
 //     x's dtype. Threads split the output rows N.
 //   M > gemv_max_m (prefill): tiles of W's rows are dequantized (the same
-//     DequantizeGroups as q6bit.dequantize) into a cache-sized buffer in
-//     x's dtype and multiplied by torch's GEMM (addmm into the output's
-//     column slice): products, sums and bias as torch's CPU GEMM does them
-//     (fp32 accumulation, one rounding, for bf16/fp16 too), so prefill
-//     runs at dense speed with exactly the dense weights.
+//     DequantizeGroups as q6bit.dequantize) into a per-thread scratch
+//     buffer in x's dtype, kept between calls (its pages stay touched), and
+//     multiplied by torch's GEMM (addmm into the output's column slice):
+//     products, sums and bias as torch's CPU GEMM does them (fp32
+//     accumulation, one rounding, for bf16/fp16 too), with exactly the dense
+//     weights. Tiles are large (tile_bytes, default 256 MiB: a whole
+//     Qwen3-8B matrix): torch's GEMM repacks x on every call, which made
+//     cache-sized tiles 3-8x slower than one call (measured on the 16-core
+//     host, BENCHMARKS.md).
 // CPU only; q6bit.ops.linear sends other devices to F.linear(x, dequantize()).
 
 #include "csrc/linear_op.h"
@@ -21,6 +25,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "csrc/validate.h"
 #include "kernels/q6bit_format.h"
@@ -30,7 +35,19 @@ namespace q6bit {
 namespace {
 
 // Measured on the 16-core host: see BENCHMARKS.md ("packed linear").
-LinearConfig config{/*gemv_max_m=*/8, /*tile_bytes=*/int64_t{2} << 20};
+LinearConfig config{/*gemv_max_m=*/8, /*tile_bytes=*/int64_t{256} << 20};
+
+// The tiled path's buffer of `bytes`, kept per thread between calls so
+// that its pages are touched once, not faulted in anew every call.
+void* Scratch(int64_t bytes) {
+  thread_local std::vector<uint64_t> buffer;
+  const size_t words = static_cast<size_t>(bytes + 7) / 8;
+  if (buffer.size() < words) {
+    buffer = std::vector<uint64_t>();  // free the old one first
+    buffer.resize(words);
+  }
+  return buffer.data();
+}
 
 // Output rows per parallel task of the GEMV: at least ~64K weights.
 int64_t GrainRows(int64_t k) {
@@ -70,7 +87,8 @@ at::Tensor LinearTiled(const at::Tensor& x2d, const at::Tensor& qweight,
   const int64_t row_bytes = std::max<int64_t>(1, shape.k * x2d.element_size());
   const int64_t tile_rows =
       std::clamp<int64_t>(config.tile_bytes / row_bytes, 1, std::max<int64_t>(shape.n, 1));
-  at::Tensor tile = at::empty({tile_rows, shape.k}, x2d.options());
+  const at::Tensor tile =
+      at::from_blob(Scratch(tile_rows * row_bytes), {tile_rows, shape.k}, x2d.options());
   const int64_t groups_per_row = shape.k / shape.group_size;
   const size_t group_bytes = PackedBytesPerGroup(shape.group_size);
   const OutputType type = OutputTypeOf(x2d.scalar_type());
