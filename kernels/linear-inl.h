@@ -6,12 +6,13 @@
 // few rows of x per pass so that each decoded weight vector feeds several
 // accumulators. Two ways, same sums up to their order:
 //   groups a multiple of the chunk (4 vectors of codes; G = 128 on every
-//     target): each chunk is decoded in registers and consumed at once;
-//     passes after the first re-decode the row's packed bytes from L1;
+//     target): each chunk is decoded in registers and consumed at once by
+//     up to 8 rows of x; more rows re-decode the row's packed bytes (L1);
 //   other groups: the row is decoded once into a row buffer (L1/L2) by
 //     DequantizeGroupsImpl, then dotted with x.
-// The packed bytes are read from memory once per call: the cost is memory
-// bandwidth on 0.75 + 3/G bytes per weight.
+// The packed bytes (0.75 + 3/G per weight) are read from memory once per
+// call. Measured on the 16-core host, the decode (~1.9 G weights/s per
+// core, AVX3_DL), not memory, limits it (BENCHMARKS.md, "Packed linear").
 
 #if defined(Q6BIT_KERNELS_LINEAR_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef Q6BIT_KERNELS_LINEAR_INL_H_
