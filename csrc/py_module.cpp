@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "csrc/linear_op.h"
 #include "kernels/q6bit_kernels.h"
 
 namespace q6bit {
@@ -42,4 +43,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "Pins dispatch to one runnable target ('' restores the best); false if unknown");
   m.def("parallel_threads", &q6bit::ParallelThreads,
         "Threads that take part in one of q6bit's at::parallel_for regions");
+  m.def(
+      "linear_config",
+      [] {
+        const q6bit::LinearConfig c = q6bit::GetLinearConfig();
+        return std::make_pair(c.gemv_max_m, c.tile_bytes);
+      },
+      "q6bit.linear's (gemv_max_m, tile_bytes): batches M <= gemv_max_m take the packed GEMV");
+  m.def("set_linear_config", &q6bit::SetLinearConfig, pybind11::arg("gemv_max_m") = -1,
+        pybind11::arg("tile_bytes") = -1,
+        "Sets q6bit.linear's tuning (tests, benchmarks); a negative value keeps the current one");
 }

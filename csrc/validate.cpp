@@ -124,4 +124,43 @@ PackedLayout CheckTriple(const char* op, const at::Tensor& qweight, const at::Te
   return layout;
 }
 
+LinearShape CheckLinear(const char* op, const at::Tensor& x, const at::Tensor& qweight,
+                        const at::Tensor& zero_point, const at::Tensor& scales,
+                        const c10::optional<at::Tensor>& bias) {
+  CheckOutputDtype(op, "x", x.scalar_type());
+  TORCH_CHECK_VALUE(x.dim() >= 1, op, ": x must have shape [..., K], got a 0-dim tensor");
+  TORCH_CHECK_VALUE(qweight.dim() == 3, op,
+                    ": qweight must have shape [N, n_groups, 3*G/4] (one weight matrix), got ",
+                    ShapeString(qweight));
+  const PackedLayout layout = CheckTriple(op, qweight, zero_point, scales);
+  TORCH_CHECK(x.device() == qweight.device(), op, ": x is on ", x.device(), " but qweight is on ",
+              qweight.device());
+  LinearShape shape;
+  shape.n = qweight.size(0);
+  shape.k = qweight.size(1) * layout.group_size;  // CheckQweight: no overflow
+  shape.group_size = layout.group_size;
+  TORCH_CHECK_VALUE(x.size(-1) == shape.k, op, ": x's last dim (", x.size(-1),
+                    ") must be the weight's in_features, n_groups * G = ", qweight.size(1), " * ",
+                    layout.group_size, " = ", shape.k, " (x has shape ", ShapeString(x), ")");
+  uint64_t m = 1;
+  const std::vector<int64_t> leading(x.sizes().begin(), x.sizes().end() - 1);
+  int64_t out_numel = 0;
+  const bool overflows = c10::safe_multiplies_u64(leading, &m) || m > uint64_t{INT64_MAX} ||
+                         c10::mul_overflows(static_cast<int64_t>(m), shape.n, &out_numel) ||
+                         out_numel > (INT64_MAX >> 2);  // headroom for the fp32 bytes
+  TORCH_CHECK_VALUE(!overflows, op, ": x of shape ", ShapeString(x), " and ", shape.n,
+                    " output features give an output too large to represent (overflows int64)");
+  shape.m = static_cast<int64_t>(m);
+  if (bias.has_value()) {
+    const at::Tensor& b = *bias;
+    TORCH_CHECK_VALUE(b.scalar_type() == x.scalar_type(), op, ": bias must have x's dtype (",
+                      x.scalar_type(), "), got ", b.scalar_type());
+    TORCH_CHECK_VALUE(b.dim() == 1 && b.size(0) == shape.n, op, ": bias must have shape [", shape.n,
+                      "] (one per output feature), got ", ShapeString(b));
+    TORCH_CHECK(b.device() == qweight.device(), op, ": bias is on ", b.device(),
+                " but qweight is on ", qweight.device());
+  }
+  return shape;
+}
+
 }  // namespace q6bit

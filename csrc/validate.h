@@ -47,6 +47,19 @@ void CheckGroupTensor(const char* op, const char* name, const at::Tensor& t, at:
 PackedLayout CheckTriple(const char* op, const at::Tensor& qweight, const at::Tensor& zero_point,
                          const at::Tensor& scales);
 
+// Sizes of one q6bit.linear call: x [..., K] as [M, K], W [N, K].
+struct LinearShape {
+  int64_t m, n, k, group_size;
+};
+
+// q6bit.linear's inputs: x float16 / bfloat16 / float32 with K = n_groups * G
+// in its last dim; a triple of one [N, K] matrix (qweight [N, n_groups,
+// 3*G/4]); bias None or [N] of x's dtype; all on the CPU; M * N (and the
+// fp32 bytes of it) representable.
+LinearShape CheckLinear(const char* op, const at::Tensor& x, const at::Tensor& qweight,
+                        const at::Tensor& zero_point, const at::Tensor& scales,
+                        const c10::optional<at::Tensor>& bias);
+
 }  // namespace q6bit
 
 #endif  // Q6BIT_CSRC_VALIDATE_H_

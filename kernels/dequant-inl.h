@@ -110,6 +110,21 @@ HWY_INLINE auto DequantizeCodes(DF df, V8 codes, hn::Vec<hn::RebindToSigned<DF>>
   }
 }
 
+// The same weights as floats, kept in registers (kernels/linear-inl.h):
+// kF16 and kF32 the fp16 result widened, kBF16 that rounded to bf16 (any
+// NaN stays a NaN, of unspecified payload).
+template <OutputType kOut, class DF, class V8>
+HWY_INLINE hn::Vec<DF> DequantizeCodesToF32(DF df, V8 codes,
+                                            hn::Vec<hn::RebindToSigned<DF>> zero_point,
+                                            hn::Vec<DF> scale) {
+  const auto w = DequantizeCodes<OutputType::kF32>(df, codes, zero_point, scale);
+  if constexpr (kOut == OutputType::kBF16) {
+    return RoundToBF16(df, w);
+  } else {
+    return w;
+  }
+}
+
 // Element type of the output, as the kernels store it.
 template <OutputType kOut>
 using OutElement = std::conditional_t<kOut == OutputType::kF32, float, uint16_t>;
@@ -202,6 +217,8 @@ HWY_INLINE const uint8_t* Readable(const uint8_t* packed, size_t packed_bytes,
   return buffer;
 }
 
+// Writes groups [group_begin, group_end) from `output` on (output holds
+// group_begin's first weight). Also kernels/linear-inl.h's row decoder.
 template <OutputType kOut, bool kStream>
 void DequantizeGroupsImpl(const uint8_t* HWY_RESTRICT qweight,
                           const int8_t* HWY_RESTRICT zero_point,
@@ -221,7 +238,7 @@ void DequantizeGroupsImpl(const uint8_t* HWY_RESTRICT qweight,
 
   for (size_t group = group_begin; group < group_end; ++group) {
     const uint8_t* packed = qweight + group * group_bytes;
-    OutElement<kOut>* out = output + group * group_size;
+    OutElement<kOut>* out = output + (group - group_begin) * group_size;
     const auto zp = hn::Set(di, zero_point[group]);
     const auto scale = hn::Set(df, F16BitsToF32(scales_f16[group]));
     size_t i = 0;
@@ -252,18 +269,20 @@ void DequantizeGroupsOf(const uint8_t* qweight, const int8_t* zero_point,
   const uintptr_t first = reinterpret_cast<uintptr_t>(output + group_begin * group_size);
   if (stream && first % align == 0 && (group_size * sizeof(*output)) % align == 0) {
     DequantizeGroupsImpl<kOut, true>(qweight, zero_point, scales_f16, group_size, group_begin,
-                                     group_end, output);
+                                     group_end, output + group_begin * group_size);
     hwy::FlushStream();  // order the non-temporal stores before returning
   } else {
     DequantizeGroupsImpl<kOut, false>(qweight, zero_point, scales_f16, group_size, group_begin,
-                                      group_end, output);
+                                      group_end, output + group_begin * group_size);
   }
 }
 
-void DequantizeGroupsT(const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
-                       const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
-                       size_t group_begin, size_t group_end, void* HWY_RESTRICT out,
-                       OutputType type, bool stream) {
+// The entry points are inline: kernels/linear.cc includes this header too.
+inline void DequantizeGroupsT(const uint8_t* HWY_RESTRICT qweight,
+                              const int8_t* HWY_RESTRICT zero_point,
+                              const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                              size_t group_begin, size_t group_end, void* HWY_RESTRICT out,
+                              OutputType type, bool stream) {
   switch (type) {
     case OutputType::kF16:
       return DequantizeGroupsOf<OutputType::kF16>(qweight, zero_point, scales_f16, group_size,
@@ -277,8 +296,8 @@ void DequantizeGroupsT(const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RE
   }
 }
 
-void UnpackGroupsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size, size_t group_begin,
-                   size_t group_end, uint8_t* HWY_RESTRICT out_codes) {
+inline void UnpackGroupsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
+                          size_t group_begin, size_t group_end, uint8_t* HWY_RESTRICT out_codes) {
   // Unpacking ignores group boundaries: the groups' codes form one stream.
   const DU32 du32;
   const size_t chunk_codes = 4 * hn::Lanes(du32);

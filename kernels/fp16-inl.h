@@ -137,6 +137,18 @@ HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> F32ToBF16Bits(DF df, hn::Vec<DF> v)
   return hn::DemoteTo(hn::Rebind<uint16_t, DF>(), hn::BitCast(di, result));
 }
 
+// v rounded to nearest even to bf16, as a float (the value F32ToBF16Bits
+// gives, widened) for every non-NaN v; a NaN stays some NaN. For the packed
+// matmul (kernels/linear-inl.h), where any NaN weight makes the sum NaN.
+template <class DF>
+HWY_INLINE hn::Vec<DF> RoundToBF16(DF df, hn::Vec<DF> v) {
+  const hn::RebindToUnsigned<DF> du;
+  const auto bits = hn::BitCast(du, v);
+  const auto lowest_kept = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u));
+  const auto rounded = hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), lowest_kept));
+  return hn::BitCast(df, hn::And(rounded, hn::Set(du, 0xFFFF0000u)));
+}
+
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
 }  // namespace q6bit

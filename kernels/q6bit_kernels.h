@@ -39,6 +39,18 @@ void DequantizeGroups(const uint8_t* qweight, const int8_t* zero_point, const ui
 void UnpackGroups(const uint8_t* qweight, size_t group_size, size_t group_begin, size_t group_end,
                   uint8_t* out_codes);
 
+// Packed matmul for small batches (decode), rows [row_begin, row_end) of
+// an [N, K] weight stored as a triple of K / group_size groups per row:
+//   y[m * ldy + n] = sum_k x[m * K + k] * W[n, k],  m < M,
+// where W[n, k] is the weight DequantizeGroups writes for `weight_type`
+// (the reference's fp16 result, as bf16 for kBF16), as a float (a NaN
+// weight may come out as another NaN: it makes its sums NaN either way); products
+// and sums in fp32 (FMA, in an order of the kernel's choosing). x is
+// [M, K] fp32, row-major. Each packed byte of the rows is read once.
+void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,
+                const int8_t* zero_point, const uint16_t* scales_f16, size_t group_size,
+                OutputType weight_type, size_t row_begin, size_t row_end, float* y, size_t ldy);
+
 // Name of the Highway target that dynamic dispatch uses now (e.g. "AVX3_DL").
 std::string ActiveTarget();
 

@@ -125,3 +125,33 @@ def dequantize_list_fake(qweights, zero_points, scales):
 def unpack_fake(qweight):
     group_size, _ = _layout("q6bit.unpack", qweight)
     return qweight.new_empty([*qweight.shape[:-1], group_size])
+
+
+@torch.library.register_fake("q6bit::linear")
+def linear_fake(x, qweight, zero_point, scales, bias=None):
+    op = "q6bit.linear"
+    _check_dtype(op, "x", x.dtype)
+    torch._check(x.dim() >= 1, lambda: f"{op}: x must have shape [..., K], got a 0-dim tensor")
+    torch._check(
+        qweight.dim() == 3,
+        lambda: (
+            f"{op}: qweight must have shape [N, n_groups, 3*G/4] (one weight matrix), "
+            f"got {list(qweight.shape)}"
+        ),
+    )
+    _, shape = _layout(op, qweight, zero_point, scales)
+    n, k = shape
+    torch._check(
+        x.shape[-1] == k,
+        lambda: f"{op}: x's last dim ({x.shape[-1]}) must be the weight's in_features ({k})",
+    )
+    if bias is not None:
+        torch._check(
+            bias.dtype == x.dtype,
+            lambda: f"{op}: bias must have x's dtype ({x.dtype}), got {bias.dtype}",
+        )
+        torch._check(
+            bias.dim() == 1 and bias.shape[0] == n,
+            lambda: f"{op}: bias must have shape [{n}] (one per output feature)",
+        )
+    return x.new_empty([*x.shape[:-1], n])

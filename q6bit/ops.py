@@ -178,6 +178,42 @@ def unpack(qweight: torch.Tensor, backend: str = "fast") -> torch.Tensor:
     return reference.unsqueeze_from_6bit(qweight)
 
 
+def linear(
+    x: torch.Tensor,
+    qweight: torch.Tensor,
+    zero_point: torch.Tensor,
+    scales: torch.Tensor,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """y = x @ W.T + bias from a packed [N, K] triple, W = dequantize(...,
+    dtype=x.dtype) exactly; x [..., K] float16, bfloat16 or float32, bias
+    [N] of x's dtype; returns [..., N] in x's dtype.
+
+    CPU tensors run torch.ops.q6bit.linear (csrc/linear_op.cpp): small
+    batches a packed GEMV that reads each packed byte once (fp32 products and
+    sums, bias in fp32, one rounding), large ones dequantized tiles through
+    torch's GEMM. Other devices: F.linear(x, dequantize(...)), i.e. their
+    dense GEMM on the same weights."""
+    tensors = [x, qweight, zero_point, scales] + ([] if bias is None else [bias])
+    if any(t.device.type != "cpu" for t in tensors):
+        w = dequantize(qweight, zero_point, scales, dtype=x.dtype).view(qweight.shape[0], -1)
+        return torch.nn.functional.linear(x, w, bias)
+    _load_extension()
+    return torch.ops.q6bit.linear(x, qweight, zero_point, scales, bias)
+
+
+def linear_config() -> tuple[int, int]:
+    """q6bit.linear's (gemv_max_m, tile_bytes): batches of at most
+    gemv_max_m rows take the packed GEMV, larger ones tiles of that many
+    bytes of dequantized weights."""
+    return tuple(_load_extension().linear_config())
+
+
+def set_linear_config(gemv_max_m: int = -1, tile_bytes: int = -1) -> None:
+    """Retunes q6bit.linear for tests and benchmarks (-1 keeps a value)."""
+    _load_extension().set_linear_config(gemv_max_m, tile_bytes)
+
+
 def kernel_target() -> str:
     """The Highway target the kernels dispatch to on this CPU."""
     return _load_extension().kernel_target()
@@ -200,8 +236,3 @@ def parallel_threads() -> int:
     """Threads that really take part in one of the kernels' parallel regions
     (1 in a build without OpenMP, whatever torch.get_num_threads() says)."""
     return _load_extension().parallel_threads()
-
-
-def linear(x, qweight, zero_point, scales, bias=None):  # TEMPORARY: replaced by the kernel op
-    w = dequantize(qweight, zero_point, scales, dtype=x.dtype)
-    return torch.nn.functional.linear(x, w, bias)

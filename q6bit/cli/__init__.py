@@ -13,6 +13,10 @@ COMMANDS = {
         "turn a Hugging Face safetensors model into a q6bit checkpoint",
     ),
     "bench": ("q6bit.cli.bench", "time recover_from_quant vs the reference and memory floors"),
+    "bench-linear": (
+        "q6bit.cli.bench_linear",
+        "packed matmul (q6bit.ops.linear) vs F.linear in bf16, Qwen3-8B shapes",
+    ),
     "demo": ("q6bit.cli.demo", "build (once, cached) and locate the demo checkpoints"),
     "serve": ("q6bit.cli.serve", "serve a q6bit checkpoint with vLLM (default: the demo)"),
     "ask": ("q6bit.cli.ask", "send the fixed prompt set to a server, write ans.txt"),

@@ -18,36 +18,16 @@
 #include "kernels/q6bit_format.h"
 #include "kernels/q6bit_kernels.h"
 #include "tests/cpp/golden.h"
+#include "tests/cpp/target_test.h"
 
 namespace {
 
 using q6bit::PackedBytesPerGroup;
 
-// Every target compiled into this build (HWY_TARGETS), best first.
-std::vector<int64_t> CompiledTargets() {
-  std::vector<int64_t> targets;
-  for (int64_t bits = HWY_TARGETS; bits != 0; bits &= bits - 1) {
-    targets.push_back(bits & ~(bits - 1));
-  }
-  return targets;
-}
+class KernelTest : public q6bit_test::TargetTest {};
 
-// hwy's per-target fixture, except that a target this CPU cannot run is
-// skipped (hwy's own instantiation would silently leave it out).
-class KernelTest : public hwy::TestWithParamTarget {
- protected:
-  void SetUp() override {
-    const int64_t target = GetParam();
-    if ((hwy::SupportedTargets() & target) == 0) {
-      GTEST_SKIP() << hwy::TargetName(target) << " is compiled in but this CPU cannot run it";
-    }
-    hwy::SetSupportedTargetsForTest(target);
-    ASSERT_EQ(q6bit::ActiveTarget(), hwy::TargetName(target));
-  }
-  void TearDown() override { hwy::SetSupportedTargetsForTest(0); }
-};
-
-INSTANTIATE_TEST_SUITE_P(AllCompiledTargets, KernelTest, testing::ValuesIn(CompiledTargets()),
+INSTANTIATE_TEST_SUITE_P(AllCompiledTargets, KernelTest,
+                         testing::ValuesIn(q6bit_test::CompiledTargets()),
                          hwy::TestParamTargetName);
 
 // Packs codes with the spec's layout (inverse of golden::Code).

@@ -51,3 +51,14 @@ def test_dequantize_list():
 def test_unpack():
     for q, _, _ in triples():
         torch.library.opcheck(torch.ops.q6bit.unpack.default, (q,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("m", [1, 40], ids=["gemv", "tiled"])
+def test_linear(dtype, m):
+    q, z, s = random_triple((5,), 3, 12, torch.Generator().manual_seed(2))
+    s = (s.float().clamp(-1, 1) * 1e-3).half()  # finite sums
+    x = torch.randn(m, 36).to(dtype)
+    for bias in (None, torch.randn(5).to(dtype)):
+        torch.library.opcheck(torch.ops.q6bit.linear.default, (x, q, z, s, bias))
+    torch.library.opcheck(torch.ops.q6bit.linear.default, (x.view(m, 1, 36), q, z, s))

@@ -1,0 +1,287 @@
+// Per-target packed matmul for small batches (decode), included once per
+// Highway target (foreach_target) by kernels/linear.cc.
+//
+// Weights come from the dequantizer's own code (kernels/dequant-inl.h), so
+// they are the values DequantizeGroups writes, and meet x in fp32 FMAs, a
+// few rows of x per pass so that each decoded weight vector feeds several
+// accumulators. Two ways, same sums up to their order:
+//   groups a multiple of the chunk (4 vectors of codes; G = 128 on every
+//     target): each chunk is decoded in registers and consumed at once by
+//     up to 8 rows of x; more rows re-decode the row's packed bytes (L1);
+//   other groups: the row is decoded once into a row buffer (L1/L2) by
+//     DequantizeGroupsImpl, then dotted with x.
+// The packed bytes (0.75 + 3/G per weight) are read from memory once per
+// call. Measured on the 16-core host, the decode (~1.9 G weights/s per
+// core, AVX3_DL), not memory, limits it (BENCHMARKS.md, "Packed linear").
+
+#if defined(Q6BIT_KERNELS_LINEAR_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef Q6BIT_KERNELS_LINEAR_INL_H_
+#undef Q6BIT_KERNELS_LINEAR_INL_H_
+#else
+#define Q6BIT_KERNELS_LINEAR_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "hwy/aligned_allocator.h"
+#include "hwy/highway.h"
+#include "kernels/dequant-inl.h"
+#include "kernels/q6bit_kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace q6bit {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Rows of x per pass over a decoded weight row: 2 accumulators each (even
+// and odd vectors of k), 8 in all, enough to hide the FMA latency.
+constexpr size_t kRowsPerPass = 4;
+
+// Element of the decoded row: bf16 weights stay bf16 bits (half the bytes),
+// fp16 and fp32 weights are the fp16 value widened exactly to float.
+template <OutputType kWeight>
+using RowElement = std::conditional_t<kWeight == OutputType::kBF16, uint16_t, float>;
+
+// Lanes(df) decoded weights as floats (bf16 bits widened exactly: << 16).
+template <class DF, typename T>
+HWY_INLINE hn::Vec<DF> LoadWeights(DF df, const T* HWY_RESTRICT w) {
+  if constexpr (std::is_same_v<T, float>) {
+    return hn::LoadU(df, w);
+  } else {
+    const hn::RebindToUnsigned<DF> du32;
+    const hn::Rebind<uint16_t, DF> du16;
+    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du32, hn::LoadU(du16, w))));
+  }
+}
+
+template <typename T>
+HWY_INLINE float WeightAt(const T* w, size_t k) {
+  if constexpr (std::is_same_v<T, float>) {
+    return w[k];
+  } else {
+    const uint32_t bits = uint32_t{w[k]} << 16;
+    float f;
+    memcpy(&f, &bits, sizeof(f));
+    return f;
+  }
+}
+
+HWY_INLINE float SumLanes(hn::ScalableTag<float> df, hn::Vec<decltype(df)> v) {
+  return hn::GetLane(hn::SumOfLanes(df, v));
+}
+
+// y[r * ldy] = sum_k w[k] * x[r * K + k] for the kRows rows r of x, in fp32.
+template <size_t kRows, typename T>
+HWY_INLINE void DotRows(const T* HWY_RESTRICT w, const float* HWY_RESTRICT x, size_t K,
+                        float* HWY_RESTRICT y, size_t ldy) {
+  static_assert(kRows >= 1 && kRows <= kRowsPerPass, "rows per pass");
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  // Named accumulators, not an array: SVE vectors are sizeless.
+  auto a0 = hn::Zero(df), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  size_t k = 0;
+  for (; k + 2 * N <= K; k += 2 * N) {
+    const auto w0 = LoadWeights(df, w + k);
+    const auto w1 = LoadWeights(df, w + k + N);
+    a0 = hn::MulAdd(w0, hn::LoadU(df, x + k), a0);
+    b0 = hn::MulAdd(w1, hn::LoadU(df, x + k + N), b0);
+    if constexpr (kRows > 1) {
+      a1 = hn::MulAdd(w0, hn::LoadU(df, x + K + k), a1);
+      b1 = hn::MulAdd(w1, hn::LoadU(df, x + K + k + N), b1);
+    }
+    if constexpr (kRows > 2) {
+      a2 = hn::MulAdd(w0, hn::LoadU(df, x + 2 * K + k), a2);
+      b2 = hn::MulAdd(w1, hn::LoadU(df, x + 2 * K + k + N), b2);
+    }
+    if constexpr (kRows > 3) {
+      a3 = hn::MulAdd(w0, hn::LoadU(df, x + 3 * K + k), a3);
+      b3 = hn::MulAdd(w1, hn::LoadU(df, x + 3 * K + k + N), b3);
+    }
+  }
+  if (k + N <= K) {
+    const auto w0 = LoadWeights(df, w + k);
+    a0 = hn::MulAdd(w0, hn::LoadU(df, x + k), a0);
+    if constexpr (kRows > 1) a1 = hn::MulAdd(w0, hn::LoadU(df, x + K + k), a1);
+    if constexpr (kRows > 2) a2 = hn::MulAdd(w0, hn::LoadU(df, x + 2 * K + k), a2);
+    if constexpr (kRows > 3) a3 = hn::MulAdd(w0, hn::LoadU(df, x + 3 * K + k), a3);
+    k += N;
+  }
+  // Fewer than N weights left (K is only a multiple of 4): scalar fp32.
+  float tail[kRows] = {};
+  for (; k < K; ++k) {
+    const float wk = WeightAt(w, k);
+    for (size_t r = 0; r < kRows; ++r) tail[r] += wk * x[r * K + k];
+  }
+  y[0] = SumLanes(df, hn::Add(a0, b0)) + tail[0];
+  if constexpr (kRows > 1) y[ldy] = SumLanes(df, hn::Add(a1, b1)) + tail[1];
+  if constexpr (kRows > 2) y[2 * ldy] = SumLanes(df, hn::Add(a2, b2)) + tail[2];
+  if constexpr (kRows > 3) y[3 * ldy] = SumLanes(df, hn::Add(a3, b3)) + tail[3];
+}
+
+// All M rows of x against one decoded weight row: full passes, then the rest.
+template <typename T>
+HWY_INLINE void DotAllRows(const T* HWY_RESTRICT w, const float* HWY_RESTRICT x, size_t M, size_t K,
+                           float* HWY_RESTRICT y, size_t ldy) {
+  size_t m = 0;
+  for (; m + kRowsPerPass <= M; m += kRowsPerPass) {
+    DotRows<kRowsPerPass>(w, x + m * K, K, y + m * ldy, ldy);
+  }
+  switch (M - m) {
+    case 3:
+      return DotRows<3>(w, x + m * K, K, y + m * ldy, ldy);
+    case 2:
+      return DotRows<2>(w, x + m * K, K, y + m * ldy, ldy);
+    case 1:
+      return DotRows<1>(w, x + m * K, K, y + m * ldy, ldy);
+    default:
+      return;
+  }
+}
+
+// Rows of x per pass of the in-register path: the whole decode batch
+// (M <= 8) in one pass, so each chunk is decoded once. 2 accumulators per
+// row (even and odd vectors), 16 in all: AVX-512 and SVE hold them in
+// registers; AVX2 spills a few.
+constexpr size_t kRegisterRowsPerPass = 8;
+
+// Rows [0, kRows) of x against one packed weight row, decoded chunk by
+// chunk in registers; group_size is a multiple of the chunk (4 vectors).
+template <OutputType kWeight, size_t kRows>
+HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
+                             const int8_t* HWY_RESTRICT zero_point,
+                             const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                             size_t groups, const uint8_t* packed_end, const float* HWY_RESTRICT x,
+                             size_t K, float* HWY_RESTRICT y, size_t ldy) {
+  static_assert(kRows >= 1 && kRows <= kRegisterRowsPerPass, "rows per pass");
+  const DU32 du32;
+  const hn::Rebind<float, DU32> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const size_t N = hn::Lanes(df);
+  const size_t chunk_bytes = 3 * N;
+  HWY_ALIGN uint8_t padded[HWY_MAX_BYTES];
+  // Named accumulators, not an array: SVE vectors are sizeless.
+  auto a0 = hn::Zero(df), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  auto a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
+#define Q6BIT_ROW_FMA(r)                                           \
+  if constexpr (kRows > r) {                                       \
+    a##r = hn::MulAdd(w0, hn::LoadU(df, x + r * K + k), a##r);     \
+    b##r = hn::MulAdd(w1, hn::LoadU(df, x + r * K + k + N), b##r); \
+  }
+  // Two vectors of weights at x's column k, for every row.
+  const auto step = [&](hn::Vec<decltype(df)> w0, hn::Vec<decltype(df)> w1, size_t k) HWY_ATTR {
+    Q6BIT_ROW_FMA(0)
+    Q6BIT_ROW_FMA(1) Q6BIT_ROW_FMA(2) Q6BIT_ROW_FMA(3) Q6BIT_ROW_FMA(4) Q6BIT_ROW_FMA(5)
+        Q6BIT_ROW_FMA(6) Q6BIT_ROW_FMA(7)
+  };
+#undef Q6BIT_ROW_FMA
+  size_t k = 0;
+  for (size_t g = 0; g < groups; ++g) {
+    const auto zp = hn::Set(di, zero_point[g]);
+    const auto scale = hn::Set(df, F16BitsToF32(scales_f16[g]));
+    for (size_t i = 0; i < group_size; i += 4 * N, k += 4 * N, packed += chunk_bytes) {
+      const auto codes = UnpackTriplets(du32, Readable(packed, chunk_bytes, packed_end, padded));
+      step(DequantizeCodesToF32<kWeight>(df, Quarter<0>(df, codes), zp, scale),
+           DequantizeCodesToF32<kWeight>(df, Quarter<1>(df, codes), zp, scale), k);
+      step(DequantizeCodesToF32<kWeight>(df, Quarter<2>(df, codes), zp, scale),
+           DequantizeCodesToF32<kWeight>(df, Quarter<3>(df, codes), zp, scale), k + 2 * N);
+    }
+  }
+#define Q6BIT_ROW_SUM(r) \
+  if constexpr (kRows > r) y[r * ldy] = SumLanes(df, hn::Add(a##r, b##r));
+  Q6BIT_ROW_SUM(0)
+  Q6BIT_ROW_SUM(1) Q6BIT_ROW_SUM(2) Q6BIT_ROW_SUM(3) Q6BIT_ROW_SUM(4) Q6BIT_ROW_SUM(5)
+      Q6BIT_ROW_SUM(6) Q6BIT_ROW_SUM(7)
+#undef Q6BIT_ROW_SUM
+}
+
+// One pass of kRows rows of x (1..kRegisterRowsPerPass) over a packed row.
+template <OutputType kWeight>
+HWY_INLINE void DotPackedRowPass(size_t rows, const uint8_t* packed, const int8_t* zp,
+                                 const uint16_t* scale, size_t group_size, size_t groups,
+                                 const uint8_t* packed_end, const float* x, size_t K, float* y,
+                                 size_t ldy) {
+#define Q6BIT_PASS(r)                                                                           \
+  case r:                                                                                       \
+    return DotPackedRow<kWeight, r>(packed, zp, scale, group_size, groups, packed_end, x, K, y, \
+                                    ldy);
+  switch (rows) {
+    Q6BIT_PASS(1)
+    Q6BIT_PASS(2) Q6BIT_PASS(3) Q6BIT_PASS(4) Q6BIT_PASS(5) Q6BIT_PASS(6) Q6BIT_PASS(7)
+        Q6BIT_PASS(8) default : return;
+  }
+#undef Q6BIT_PASS
+}
+
+// Rows [row_begin, row_end) of the weight in registers (DotPackedRow), all
+// M rows of x in passes of kRegisterRowsPerPass.
+template <OutputType kWeight>
+void LinearRowsInRegisters(const float* HWY_RESTRICT x, size_t M, size_t K,
+                           const uint8_t* HWY_RESTRICT qweight,
+                           const int8_t* HWY_RESTRICT zero_point,
+                           const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                           size_t row_begin, size_t row_end, float* HWY_RESTRICT y, size_t ldy) {
+  const size_t groups = K / group_size;
+  const size_t row_bytes = groups * PackedBytesPerGroup(group_size);
+  // Full-vector loads stay inside the rows of the range.
+  const uint8_t* const packed_end = qweight + row_end * row_bytes;
+  for (size_t n = row_begin; n < row_end; ++n) {
+    const uint8_t* packed = qweight + n * row_bytes;
+    const int8_t* zp = zero_point + n * groups;
+    const uint16_t* scale = scales_f16 + n * groups;
+    for (size_t m = 0; m < M; m += kRegisterRowsPerPass) {
+      DotPackedRowPass<kWeight>(std::min(kRegisterRowsPerPass, M - m), packed, zp, scale,
+                                group_size, groups, packed_end, x + m * K, K, y + m * ldy + n, ldy);
+    }
+  }
+}
+
+template <OutputType kWeight>
+void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
+                  const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
+                  const uint16_t* HWY_RESTRICT scales_f16, size_t group_size, size_t row_begin,
+                  size_t row_end, float* HWY_RESTRICT y, size_t ldy) {
+  // The row buffer holds the weights as DequantizeGroups writes them for
+  // kWeight: fp16 and fp32 weights both as the fp32 widening of the fp16.
+  constexpr OutputType kDecoded = kWeight == OutputType::kBF16 ? kWeight : OutputType::kF32;
+  using T = RowElement<kWeight>;
+  if (group_size % (4 * hn::Lanes(DU32())) == 0) {
+    return LinearRowsInRegisters<kWeight>(x, M, K, qweight, zero_point, scales_f16, group_size,
+                                          row_begin, row_end, y, ldy);
+  }
+  const size_t groups_per_row = K / group_size;
+  auto row = hwy::AllocateAligned<T>(K > 0 ? K : 1);
+  for (size_t n = row_begin; n < row_end; ++n) {
+    DequantizeGroupsImpl<kDecoded, false>(qweight, zero_point, scales_f16, group_size,
+                                          n * groups_per_row, (n + 1) * groups_per_row, row.get());
+    DotAllRows(row.get(), x, M, K, y + n, ldy);
+  }
+}
+
+inline void LinearRowsT(const float* HWY_RESTRICT x, size_t M, size_t K,
+                        const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
+                        const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
+                        OutputType weight_type, size_t row_begin, size_t row_end,
+                        float* HWY_RESTRICT y, size_t ldy) {
+  switch (weight_type) {
+    case OutputType::kBF16:
+      return LinearRowsOf<OutputType::kBF16>(x, M, K, qweight, zero_point, scales_f16, group_size,
+                                             row_begin, row_end, y, ldy);
+    case OutputType::kF16:
+    case OutputType::kF32:
+      // Same weight values: an fp16 number is exactly a float.
+      return LinearRowsOf<OutputType::kF32>(x, M, K, qweight, zero_point, scales_f16, group_size,
+                                            row_begin, row_end, y, ldy);
+  }
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace q6bit
+HWY_AFTER_NAMESPACE();
+
+#endif  // Q6BIT_KERNELS_LINEAR_INL_H_

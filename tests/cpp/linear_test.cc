@@ -1,0 +1,154 @@
+// GoogleTest of the packed matmul kernel (q6bit::LinearRows), once per
+// compiled Highway target, against a double-precision golden sum over the
+// exact dequantized weights of the scalar golden model (tests/cpp/golden.h).
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/q6bit_format.h"
+#include "kernels/q6bit_kernels.h"
+#include "tests/cpp/golden.h"
+#include "tests/cpp/target_test.h"
+
+namespace {
+
+using q6bit::OutputType;
+
+class LinearTest : public q6bit_test::TargetTest {};
+
+INSTANTIATE_TEST_SUITE_P(AllCompiledTargets, LinearTest,
+                         testing::ValuesIn(q6bit_test::CompiledTargets()),
+                         hwy::TestParamTargetName);
+
+// A random [N, K] triple (any packed bytes; scales of moderate size so that
+// no product overflows) and its weights as the kernel must see them.
+struct Weights {
+  size_t rows, cols, group_size;
+  std::vector<uint8_t> packed;
+  std::vector<int8_t> zero_points;
+  std::vector<uint16_t> scales;
+  std::vector<double> w;  // [rows, cols], the weight converted to the type
+};
+
+double BF16ToDouble(uint16_t bits) {
+  const uint32_t f32 = uint32_t{bits} << 16;
+  float f;
+  memcpy(&f, &f32, sizeof(f));
+  return f;
+}
+
+Weights MakeWeights(size_t rows, size_t groups_per_row, size_t group_size, OutputType type,
+                    std::mt19937* rng) {
+  Weights c{rows, groups_per_row * group_size, group_size, {}, {}, {}, {}};
+  const size_t groups = rows * groups_per_row;
+  const size_t group_bytes = q6bit::PackedBytesPerGroup(group_size);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_int_distribution<int> mantissa(0, 1023);
+  std::uniform_int_distribution<int> exponent(5, 14);  // 2^-10 .. 2^-1
+  c.packed.resize(groups * group_bytes);
+  for (uint8_t& b : c.packed) b = byte(*rng);
+  for (size_t g = 0; g < groups; ++g) {
+    c.zero_points.push_back(static_cast<int8_t>(byte(*rng) - 128));
+    const uint16_t sign = (byte(*rng) & 1) << 15;
+    c.scales.push_back(sign | exponent(*rng) << 10 | mantissa(*rng));
+  }
+  for (size_t g = 0; g < groups; ++g) {
+    for (size_t i = 0; i < group_size; ++i) {
+      const uint8_t code = q6bit_golden::CodeAt(&c.packed[g * group_bytes], i);
+      const uint16_t h = q6bit_golden::Dequantize(code, c.zero_points[g], c.scales[g]);
+      c.w.push_back(type == OutputType::kBF16 ? BF16ToDouble(q6bit_golden::F16ToBF16(h))
+                                              : q6bit_golden::F16ToDouble(h));
+    }
+  }
+  return c;
+}
+
+// y = x @ W.T by the kernel over rows [row_begin, row_end) into an output of
+// row stride ldy = N + 3 (other positions must stay untouched), against the
+// double sum: |y - ref| <= gamma_K * sum_k |x_k w_k| with gamma_K =
+// K u / (1 - K u), u = 2^-24, the bound of any fp32 summation order of K
+// products (FMA or not); the kernel rounds nothing else.
+void ExpectLinear(const Weights& c, OutputType type, size_t m, size_t row_begin, size_t row_end,
+                  std::mt19937* rng, const std::string& what) {
+  const size_t k = c.cols, ldy = c.rows + 3;
+  std::uniform_real_distribution<float> value(-2.0f, 2.0f);
+  std::vector<float> x(m * k);
+  for (float& v : x) v = value(*rng);
+  const float kSentinel = -12345.0f;
+  std::vector<float> y(m * ldy, kSentinel);
+  q6bit::LinearRows(x.data(), m, k, c.packed.data(), c.zero_points.data(), c.scales.data(),
+                    c.group_size, type, row_begin, row_end, y.data(), ldy);
+  const double u = ldexp(1.0, -24);
+  const double gamma = k * u / (1 - k * u);
+  size_t failures = 0;
+  for (size_t i = 0; i < m; ++i) {
+    for (size_t n = 0; n < ldy; ++n) {
+      const float got = y[i * ldy + n];
+      if (n < row_begin || n >= row_end) {
+        if (got != kSentinel && ++failures <= 5)
+          ADD_FAILURE() << what << ": wrote y[" << i << ", " << n << "]";
+        continue;
+      }
+      double ref = 0, magnitude = 0;
+      for (size_t j = 0; j < k; ++j) {
+        ref += double{x[i * k + j]} * c.w[n * k + j];
+        magnitude += fabs(double{x[i * k + j]} * c.w[n * k + j]);
+      }
+      const double error = fabs(got - ref), bound = gamma * magnitude;
+      if (!(error <= bound) && ++failures <= 5) {
+        ADD_FAILURE() << what << ": y[" << i << ", " << n << "] = " << got << ", expected " << ref
+                      << " within " << bound << " (error " << error << ")";
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0u) << what;
+}
+
+std::string TypeName(OutputType type) {
+  return type == OutputType::kF16 ? "f16" : type == OutputType::kBF16 ? "bf16" : "f32";
+}
+
+// Every batch 1..17 (full passes of rows plus each remainder), odd N, K
+// with and without a tail shorter than a vector, every weight type.
+TEST_P(LinearTest, MatchesDoubleSumWithinBound) {
+  std::mt19937 rng(1234);
+  struct Shape {
+    size_t group_size, groups_per_row;
+  };
+  for (const Shape& s : {Shape{4, 5}, Shape{12, 3}, Shape{32, 3}, Shape{128, 2}}) {
+    for (OutputType type : {OutputType::kF16, OutputType::kBF16, OutputType::kF32}) {
+      const Weights c = MakeWeights(7, s.groups_per_row, s.group_size, type, &rng);
+      for (size_t m = 1; m <= 17; ++m) {
+        const std::string what = "G=" + std::to_string(s.group_size) +
+                                 " K=" + std::to_string(c.cols) + " M=" + std::to_string(m) + " " +
+                                 TypeName(type);
+        ExpectLinear(c, type, m, 0, c.rows, &rng, what);
+      }
+    }
+  }
+}
+
+// A row range writes only its own columns of y, and reads only its rows'
+// groups (the kernel is split across threads by rows).
+TEST_P(LinearTest, RowRangeWritesOnlyItsColumns) {
+  std::mt19937 rng(99);
+  const Weights c = MakeWeights(9, 4, 32, OutputType::kBF16, &rng);
+  ExpectLinear(c, OutputType::kBF16, 5, 2, 7, &rng, "rows [2, 7)");
+  ExpectLinear(c, OutputType::kBF16, 3, 4, 4, &rng, "empty row range");
+}
+
+// K = 0 (no groups): every sum is empty, so y is 0.
+TEST_P(LinearTest, EmptyRowsGiveZero) {
+  std::vector<float> y(3, 1.0f);
+  q6bit::LinearRows(nullptr, 1, 0, nullptr, nullptr, nullptr, 4, OutputType::kF32, 0, 3, y.data(),
+                    3);
+  for (float v : y) EXPECT_EQ(v, 0.0f);
+}
+
+}  // namespace

@@ -1,0 +1,175 @@
+"""q6bit.ops.linear (torch.ops.q6bit.linear): y = x @ W.T + bias with
+W = q6bit.dequantize(..., dtype=x.dtype), on both paths (packed GEMV and
+dequantized tiles through torch's GEMM), every kernel target, dtype, x rank,
+with and without bias; exact weights; empty inputs; error messages.
+
+Error bound. The op computes s = sum_k x_k w_k + b in fp32 (x and w are
+exact in fp32), K products and K additions in some order: by the standard
+inner-product bound (Higham, Accuracy and Stability, 3.1), for any order,
+    |s - ref| <= gamma_{K+1} * (sum_k |x_k w_k| + |b|),
+    gamma_n = n u / (1 - n u),  u = 2^-24 (fp32 unit roundoff),
+ref being the exact (float64) x @ W.T + b. Then s is rounded once to x's
+dtype: |y - s| <= u_out |s|, u_out = half an ulp at 1 (2^-8 for bf16,
+2^-11 for fp16, 2^-24 for fp32), and |s| <= |ref| + |s - ref|, so
+    |y - ref| <= gamma_{K+1} (1 + u_out) * (sum |x w| + |b|) + u_out |ref|.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import q6bit
+import q6bit.ops as ops
+
+DTYPES = [torch.bfloat16, torch.float16, torch.float32]
+UNIT_ROUNDOFF = {torch.bfloat16: 2.0**-8, torch.float16: 2.0**-11, torch.float32: 2.0**-24}
+
+
+def sane_triple(n, n_groups, group_size, seed=0):
+    """Random packed bytes with zero points and scales that keep every sum
+    far from overflow and underflow."""
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randint(0, 256, (n, n_groups, group_size // 4 * 3), dtype=torch.uint8, generator=gen)
+    z = torch.randint(-20, 60, (n, n_groups, 1), dtype=torch.int8, generator=gen)
+    s = ((torch.rand(n, n_groups, 1, generator=gen) - 0.3) * 0.02).half()
+    return q, z, s
+
+
+def weight(q, z, s, dtype):
+    return q6bit.dequantize(q, z, s, dtype=dtype).view(q.shape[0], -1)
+
+
+def error_over_bound(y, x, w, bias):
+    """max |y - ref| / bound (see the module docstring); <= 1 passes."""
+    xd, wd = x.double().reshape(-1, x.shape[-1]), w.double()
+    ref = xd @ wd.T
+    magnitude = xd.abs() @ wd.abs().T
+    if bias is not None:
+        ref = ref + bias.double()
+        magnitude = magnitude + bias.double().abs()
+    k = x.shape[-1] + 1
+    u = 2.0**-24
+    u_out = UNIT_ROUNDOFF[x.dtype]
+    bound = k * u / (1 - k * u) * (1 + u_out) * magnitude + u_out * ref.abs()
+    err = (y.double().reshape(ref.shape) - ref).abs()
+    return (err / bound.clamp_min(1e-300)).max().item() if err.numel() else 0.0
+
+
+@pytest.fixture
+def path(request):
+    """Forces q6bit.linear's path through its batch threshold."""
+    before = ops.linear_config()
+    if request.param == "gemv":
+        ops.set_linear_config(gemv_max_m=1 << 30)
+    else:  # small tiles, so that several (and a partial last one) are used
+        ops.set_linear_config(gemv_max_m=0, tile_bytes=4096)
+    yield request.param
+    ops.set_linear_config(*before)
+
+
+X_SHAPES = {"1d": (), "2d": (5,), "3d": (2, 3)}
+
+
+@pytest.mark.parametrize("path", ["gemv", "tiled"], indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("x_shape", X_SHAPES.values(), ids=X_SHAPES.keys())
+@pytest.mark.parametrize("with_bias", [False, True], ids=["no_bias", "bias"])
+@pytest.mark.parametrize("group_size, n_groups", [(128, 3), (12, 5)])
+def test_within_bound(kernel_target, path, dtype, x_shape, with_bias, group_size, n_groups):
+    n = 37
+    q, z, s = sane_triple(n, n_groups, group_size, seed=group_size)
+    w = weight(q, z, s, dtype)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(*x_shape, n_groups * group_size, generator=gen).to(dtype)
+    bias = torch.randn(n, generator=gen).to(dtype) if with_bias else None
+    y = ops.linear(x, q, z, s, bias)
+    assert y.shape == (*x_shape, n) and y.dtype == dtype
+    assert error_over_bound(y, x, w, bias) <= 1.0
+
+
+@pytest.mark.parametrize("m", list(range(1, 18)))
+def test_every_batch_size_by_default_threshold(m, threads):
+    """Default threshold: both paths across M = 1..17, 1 and 2 threads."""
+    q, z, s = sane_triple(67, 4, 128, seed=m)
+    x = torch.randn(m, 512, generator=torch.Generator().manual_seed(m)).bfloat16()
+    y = ops.linear(x, q, z, s)
+    assert error_over_bound(y, x, weight(q, z, s, torch.bfloat16), None) <= 1.0
+
+
+@pytest.mark.parametrize("path", ["gemv", "tiled"], indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_uses_exactly_dequantize_weights(path, dtype):
+    """x = rows of the identity: each output is one weight times 1, no sum
+    to round, so y must be W's columns bit for bit (both paths)."""
+    q, z, s = sane_triple(29, 2, 128, seed=5)
+    w = weight(q, z, s, dtype)
+    cols = torch.tensor([0, 1, 77, 128, 255, 3, 200, 9, 100, 31, 64])
+    x = torch.eye(256, dtype=dtype)[cols]
+    assert torch.equal(ops.linear(x, q, z, s), w.T[cols])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_tiled_path_matches_dense_linear(dtype):
+    """The tiled path is torch's GEMM on dequantize's weights: it agrees with
+    F.linear(x, W) on the dense weights within the bound, and the largest
+    difference is a few ulps of the output at most."""
+    before = ops.linear_config()
+    ops.set_linear_config(gemv_max_m=0, tile_bytes=64 * 1024)
+    try:
+        q, z, s = sane_triple(300, 8, 128, seed=7)
+        w = weight(q, z, s, dtype)
+        x = torch.randn(40, 1024, generator=torch.Generator().manual_seed(1)).to(dtype)
+        bias = torch.randn(300).to(dtype)
+        y, dense = ops.linear(x, q, z, s, bias), F.linear(x, w, bias)
+    finally:
+        ops.set_linear_config(*before)
+    assert error_over_bound(y, x, w, bias) <= 1.0
+    assert error_over_bound(dense, x, w, bias) <= 1.0
+    torch.testing.assert_close(y, dense)
+
+
+@pytest.mark.parametrize("path", ["gemv", "tiled"], indirect=True)
+def test_empty_inputs(path):
+    q, z, s = sane_triple(6, 2, 4)
+    empty_m = ops.linear(torch.zeros(0, 8), q, z, s)
+    assert empty_m.shape == (0, 6)
+    q0, z0, s0 = (t[:0] for t in (q, z, s))
+    empty_n = ops.linear(torch.ones(3, 8), q0, z0, s0)
+    assert empty_n.shape == (3, 0)
+    qk, zk, sk = (t[:, :0] for t in (q, z, s))  # K = 0: the sum is empty
+    bias = torch.arange(6.0)
+    assert torch.equal(ops.linear(torch.ones(2, 0), qk, zk, sk, bias), bias.expand(2, 6))
+
+
+def bad(mutate):
+    q, z, s = sane_triple(6, 2, 4)
+    args = {"x": torch.ones(2, 8), "qweight": q, "zero_point": z, "scales": s, "bias": None}
+    mutate(args)
+    return args
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda a: a.update(x=a["x"].double()), "x must be torch.float16, torch.bfloat16 or"),
+        (lambda a: a.update(x=torch.ones(2, 9)), "x's last dim (9) must be the weight's in_feat"),
+        (lambda a: a.update(x=torch.tensor(1.0)), "x must have shape [..., K]"),
+        (lambda a: a.update(qweight=a["qweight"][0]), "qweight must have shape [N, n_groups"),
+        (lambda a: a.update(zero_point=a["zero_point"][:3]), "zero_point must have shape"),
+        (lambda a: a.update(scales=a["scales"].float()), "scales must be Half"),
+        (lambda a: a.update(bias=torch.ones(6, dtype=torch.half)), "bias must have x's dtype"),
+        (lambda a: a.update(bias=torch.ones(5)), "bias must have shape [6]"),
+    ],
+)
+def test_bad_input_names_op_and_argument(mutate, message):
+    args = bad(mutate)
+    with pytest.raises(ValueError) as info:
+        torch.ops.q6bit.linear(*args.values())
+    assert str(info.value).startswith("q6bit.linear: ")
+    assert message in str(info.value)
+
+
+def test_meta_tensors_give_shapes():
+    q, z, s = (t.to("meta") for t in sane_triple(6, 2, 4))
+    y = torch.ops.q6bit.linear(torch.ones(2, 3, 8, device="meta"), q, z, s)
+    assert y.shape == (2, 3, 6) and y.device.type == "meta"
