@@ -124,6 +124,8 @@ def measure(path: Path, args: argparse.Namespace) -> dict:
         "prefill_tok_s": args.prompt_tokens / statistics.median(prefill),
         "decode_s": decode,
         "decode_tok_s": args.gen_tokens / statistics.median(decode),
+        "prefill_tok_s_best": args.prompt_tokens / min(prefill),
+        "decode_tok_s_best": args.gen_tokens / min(decode),
         "greedy_ids": generated,
     }
     llm.close()
@@ -158,6 +160,7 @@ def main() -> None:
     if args.prepare_only:
         return
     files = {"q6_k": q6k, "bf16": bf16}
+    load_before = os.getloadavg()
     results = {t: measure(files[t], args) for t in args.types.split(",")}
     doc = {
         "model": str(src),
@@ -169,6 +172,7 @@ def main() -> None:
         "prompt_tokens": args.prompt_tokens,
         "gen_tokens": args.gen_tokens,
         "repeats": args.repeats,
+        "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "results": results,
     }
@@ -176,15 +180,17 @@ def main() -> None:
         a, b = (r["greedy_ids"] for r in results.values())
         doc["greedy_ids_equal"] = a == b
     print(f"\nmodel {src.name}, {args.threads} threads, llama-cpp-python {llama_cpp.__version__}")
-    print(f"{'GGUF':6} {'GiB':>6} {'load s':>7} {'prefill tok/s':>14} {'decode tok/s':>13}")
+    print("tok/s: median of the repeats (best in brackets)")
+    print(f"{'GGUF':6} {'GiB':>6} {'load s':>7} {'prefill tok/s':>16} {'decode tok/s':>15}")
     for t, r in results.items():
         print(
             f"{t:6} {r['gguf_gib']:6.2f} {r['load_s']:7.1f} "
-            f"{r['prefill_tok_s']:14.1f} {r['decode_tok_s']:13.2f}"
+            f"{r['prefill_tok_s']:7.1f} ({r['prefill_tok_s_best']:6.1f}) "
+            f"{r['decode_tok_s']:6.2f} ({r['decode_tok_s_best']:6.2f})"
         )
     if "greedy_ids_equal" in doc:
         print(f"greedy ids equal (q6_k vs bf16): {doc['greedy_ids_equal']}")
-    print(f"load average after: {doc['loadavg_after']}")
+    print(f"load average before {load_before}, after {doc['loadavg_after']}")
     if args.json:
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
 
