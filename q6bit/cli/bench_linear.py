@@ -55,6 +55,11 @@ def add_arguments(p):
     )
     p.add_argument("--tile-bytes", type=int, help="bytes of one dequantized tile (tiled path)")
     p.add_argument("--no-dense", action="store_true", help="skip F.linear (packed only)")
+    p.add_argument(
+        "--matrix",
+        help="time one N,K matrix instead of the layer stack (e.g. 151936,2048: "
+        "Qwen3-1.7B's LM head); the 36-layer column is then that matrix once",
+    )
     p.add_argument("--json", help="also write the results to this file")
 
 
@@ -105,8 +110,12 @@ def run(args) -> int:
     gen = torch.Generator().manual_seed(0)
     packed, dense = [], []
     packed_bytes = dense_bytes = 0
-    for _ in range(args.layers):
-        for _, n, k in SHAPES:
+    shapes, layers = SHAPES, args.layers
+    if args.matrix:
+        n, k = (int(v) for v in args.matrix.split(","))
+        shapes, layers = [("matrix", n, k)], 1
+    for _ in range(layers):
+        for _, n, k in shapes:
             triple = random_triple(n, k, g, gen)
             packed.append(triple)
             packed_bytes += sum(t.numel() * t.element_size() for t in triple)
@@ -120,7 +129,8 @@ def run(args) -> int:
         "host": host_facts(),
         "threads": torch.get_num_threads(),
         "kernel_target": ops.kernel_target(),
-        "layers": args.layers,
+        "layers": layers,
+        "matrix": args.matrix,
         "group_size": g,
         "weights": dense_bytes // 2,
         "packed_bytes": packed_bytes,
@@ -130,7 +140,7 @@ def run(args) -> int:
     }
     print(
         f"{report['host']['cpu_model']}, {report['threads']} threads, {report['kernel_target']}; "
-        f"{args.layers} layers = {dense_bytes / 2e9:.2f} G weights "
+        f"{args.matrix or f'{layers} layers'} = {dense_bytes / 2e9:.2f} G weights "
         f"(packed {packed_bytes / 1e9:.2f} GB, bf16 {dense_bytes / 1e9:.2f} GB), G={g}, "
         f"path {args.path}, (gemv_max_m, tile_bytes) = {ops.linear_config()}"
     )
@@ -141,14 +151,12 @@ def run(args) -> int:
     for m in batches:
         if args.path != "auto":
             ops.set_linear_config(gemv_max_m=m if args.path == "gemv" else m - 1)
-        xs = {
-            k: torch.randn(m, k, generator=gen).to(torch.bfloat16) for k in (HIDDEN, INTERMEDIATE)
-        }
-        inputs = [xs[k] for _, _, k in SHAPES] * args.layers
+        xs = {k: torch.randn(m, k, generator=gen).to(torch.bfloat16) for _, _, k in shapes}
+        inputs = [xs[k] for _, _, k in shapes] * layers
         t_packed = time_pass(packed_pass, inputs, packed, args.runs)
         t_dense = time_pass(dense_pass, inputs, dense, args.runs) if dense else float("nan")
-        err = max(exactness(xs[k], t) for (_, _, k), t in zip(SHAPES, packed))
-        scale = MODEL_LAYERS / args.layers
+        err = max(exactness(xs[k], t) for (_, _, k), t in zip(shapes, packed))
+        scale = 1 if args.matrix else MODEL_LAYERS / layers
         row = {
             "m": m,
             "packed_ms": t_packed * 1e3,
