@@ -79,8 +79,8 @@ def add_arguments(p):
         "--packed",
         action="store_true",
         help="packed mode: weights stay 6-bit in memory (0.39x bf16's bytes) and every "
-        "matmul computes from them (--quantization q6bit-packed; CPU hosts). Faster decode, "
-        "less memory; logits differ from the dense default's in the last bits (other summation "
+        "matmul computes from them (--quantization q6bit-packed; CPU hosts). Less memory "
+        "and a faster start; decode is not faster yet (BENCHMARKS.md); logits differ from the dense default's in the last bits (other summation "
         "order), so answers may too",
     )
     p.add_argument(
