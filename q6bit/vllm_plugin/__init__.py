@@ -9,6 +9,9 @@ worker). It registers:
   and embeddings get q6bit methods (linear_method.py, embedding_method.py)
   whose packed parameters vLLM shards itself, dequantized per rank on the
   rank's device into the model dtype (packed.py);
+* the ``q6bit-packed`` config (``--quantization q6bit-packed``): the same
+  methods in packed mode, where the triples stay and every matmul and
+  lookup computes from them (q6bit.ops.linear);
 * the model loader for ``load_format="q6bit"`` (loader.py): streams the
   checkpoint, packed where a layer has a q6bit method, dequantized to fp16
   otherwise, with the completeness checks vLLM skips (checks.py) and one
