@@ -174,9 +174,16 @@ HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
   }
   // Two vectors of weights at x's column k, for every row.
   const auto step = [&](hn::Vec<decltype(df)> w0, hn::Vec<decltype(df)> w1, size_t k) HWY_ATTR {
+    // clang-format off: one row a line (clang-format is not stable on these)
     Q6BIT_ROW_FMA(0)
-    Q6BIT_ROW_FMA(1) Q6BIT_ROW_FMA(2) Q6BIT_ROW_FMA(3) Q6BIT_ROW_FMA(4) Q6BIT_ROW_FMA(5)
-        Q6BIT_ROW_FMA(6) Q6BIT_ROW_FMA(7)
+    Q6BIT_ROW_FMA(1)
+    Q6BIT_ROW_FMA(2)
+    Q6BIT_ROW_FMA(3)
+    Q6BIT_ROW_FMA(4)
+    Q6BIT_ROW_FMA(5)
+    Q6BIT_ROW_FMA(6)
+    Q6BIT_ROW_FMA(7)
+    // clang-format on
   };
 #undef Q6BIT_ROW_FMA
   size_t k = 0;
@@ -193,9 +200,16 @@ HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
   }
 #define Q6BIT_ROW_SUM(r) \
   if constexpr (kRows > r) y[r * ldy] = SumLanes(df, hn::Add(a##r, b##r));
+  // clang-format off
   Q6BIT_ROW_SUM(0)
-  Q6BIT_ROW_SUM(1) Q6BIT_ROW_SUM(2) Q6BIT_ROW_SUM(3) Q6BIT_ROW_SUM(4) Q6BIT_ROW_SUM(5)
-      Q6BIT_ROW_SUM(6) Q6BIT_ROW_SUM(7)
+  Q6BIT_ROW_SUM(1)
+  Q6BIT_ROW_SUM(2)
+  Q6BIT_ROW_SUM(3)
+  Q6BIT_ROW_SUM(4)
+  Q6BIT_ROW_SUM(5)
+  Q6BIT_ROW_SUM(6)
+  Q6BIT_ROW_SUM(7)
+  // clang-format on
 #undef Q6BIT_ROW_SUM
 }
 
@@ -210,9 +224,18 @@ HWY_INLINE void DotPackedRowPass(size_t rows, const uint8_t* packed, const int8_
     return DotPackedRow<kWeight, r>(packed, zp, scale, group_size, groups, packed_end, x, K, y, \
                                     ldy);
   switch (rows) {
+    // clang-format off
     Q6BIT_PASS(1)
-    Q6BIT_PASS(2) Q6BIT_PASS(3) Q6BIT_PASS(4) Q6BIT_PASS(5) Q6BIT_PASS(6) Q6BIT_PASS(7)
-        Q6BIT_PASS(8) default : return;
+    Q6BIT_PASS(2)
+    Q6BIT_PASS(3)
+    Q6BIT_PASS(4)
+    Q6BIT_PASS(5)
+    Q6BIT_PASS(6)
+    Q6BIT_PASS(7)
+    Q6BIT_PASS(8)
+    // clang-format on
+    default:
+      return;
   }
 #undef Q6BIT_PASS
 }
