@@ -41,6 +41,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "Targets compiled in that this CPU can run, best first");
   m.def("force_kernel_target", &q6bit::ForceTarget, pybind11::arg("name"),
         "Pins dispatch to one runnable target ('' restores the best); false if unknown");
+  m.def("set_native_tables", &q6bit::SetNativeTables, pybind11::arg("allowed"),
+        "Allows q6bit.linear's AVX512_FP16/BF16 weight tables where the CPU has them (default)");
+  m.def("native_tables_in_use", &q6bit::NativeTablesInUse,
+        "Whether q6bit.linear builds its bf16 weight tables with AVX512_FP16/BF16 now");
   m.def("parallel_threads", &q6bit::ParallelThreads,
         "Threads that take part in one of q6bit's at::parallel_for regions");
   m.def(

@@ -11,8 +11,10 @@
 //   other groups: the row is decoded once into a row buffer (L1/L2) by
 //     DequantizeGroupsImpl, then dotted with x.
 // The packed bytes (0.75 + 3/G per weight) are read from memory once per
-// call. Measured on the 16-core host, the decode (~1.9 G weights/s per
-// core, AVX3_DL), not memory, limits it (BENCHMARKS.md, "Packed linear").
+// call. On AVX3_DL (AVX-512 VBMI) groups that are whole chunks of 64 take
+// kernels/linear_vbmi-inl.h instead: each group's 64 possible weights in
+// byte tables, looked up with byte permutes (~2x fewer instructions per
+// weight than decoding each one; BENCHMARKS.md, "Packed linear").
 
 #if defined(Q6BIT_KERNELS_LINEAR_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef Q6BIT_KERNELS_LINEAR_INL_H_
@@ -31,6 +33,7 @@
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 #include "kernels/dequant-inl.h"
+#include "kernels/linear_vbmi-inl.h"
 #include "kernels/q6bit_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -272,6 +275,12 @@ void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
   // kWeight: fp16 and fp32 weights both as the fp32 widening of the fp16.
   constexpr OutputType kDecoded = kWeight == OutputType::kBF16 ? kWeight : OutputType::kF32;
   using T = RowElement<kWeight>;
+#if Q6BIT_HAVE_VBMI_LINEAR
+  if (group_size % kVbmiChunk == 0) {
+    return LinearRowsVbmi<kWeight>(x, M, K, qweight, zero_point, scales_f16, group_size, row_begin,
+                                   row_end, y, ldy);
+  }
+#endif
   if (group_size % (4 * hn::Lanes(DU32())) == 0) {
     return LinearRowsInRegisters<kWeight>(x, M, K, qweight, zero_point, scales_f16, group_size,
                                           row_begin, row_end, y, ldy);

@@ -16,6 +16,23 @@ namespace q6bit {
 
 HWY_EXPORT(LinearRowsT);
 
+namespace {
+bool native_tables_allowed = true;
+}  // namespace
+
+bool NativeTablesAllowed() { return native_tables_allowed; }
+
+void SetNativeTables(bool allowed) { native_tables_allowed = allowed; }
+
+bool NativeTablesInUse() {
+#if HWY_ARCH_X86
+  return native_tables_allowed && ActiveTarget() == "AVX3_DL" &&
+         __builtin_cpu_supports("avx512fp16") && __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,
                 const int8_t* zero_point, const uint16_t* scales_f16, size_t group_size,
                 OutputType weight_type, size_t row_begin, size_t row_end, float* y, size_t ldy) {

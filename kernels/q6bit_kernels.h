@@ -51,6 +51,20 @@ void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,
                 const int8_t* zero_point, const uint16_t* scales_f16, size_t group_size,
                 OutputType weight_type, size_t row_begin, size_t row_end, float* y, size_t ldy);
 
+// Whether LinearRows may build bf16 weight tables with AVX512_FP16 and
+// AVX512_BF16 instructions (beyond Highway's AVX3_DL target) where this CPU
+// has them: true by default. Same weights either way; tests and benchmarks
+// turn it off to run the portable table code on such a CPU too. Not
+// thread-safe against running kernels.
+void SetNativeTables(bool allowed);
+
+// Whether LinearRows builds its bf16 tables that way now: allowed, the CPU
+// has both extensions, and the dispatched target is AVX3_DL.
+bool NativeTablesInUse();
+
+// SetNativeTables' setting (read by the kernels).
+bool NativeTablesAllowed();
+
 // Name of the Highway target that dynamic dispatch uses now (e.g. "AVX3_DL").
 std::string ActiveTarget();
 

@@ -214,6 +214,18 @@ def set_linear_config(gemv_max_m: int = -1, tile_bytes: int = -1) -> None:
     _load_extension().set_linear_config(gemv_max_m, tile_bytes)
 
 
+def set_native_tables(allowed: bool) -> None:
+    """Allows (default) or forbids q6bit.linear's bf16 weight tables built
+    with AVX512_FP16/BF16 instructions where the CPU has them (AVX3_DL);
+    the same weights either way (tests, benchmarks)."""
+    _load_extension().set_native_tables(allowed)
+
+
+def native_tables_in_use() -> bool:
+    """Whether q6bit.linear builds its bf16 weight tables that way now."""
+    return _load_extension().native_tables_in_use()
+
+
 def kernel_target() -> str:
     """The Highway target the kernels dispatch to on this CPU."""
     return _load_extension().kernel_target()

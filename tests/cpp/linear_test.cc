@@ -114,20 +114,35 @@ std::string TypeName(OutputType type) {
   return type == OutputType::kF16 ? "f16" : type == OutputType::kBF16 ? "bf16" : "f32";
 }
 
+void ExpectAllShapes(const std::string& variant);
+
 // Every batch 1..17 (full passes of rows plus each remainder), odd N, K
 // with and without a tail shorter than a vector, every weight type.
+
 TEST_P(LinearTest, MatchesDoubleSumWithinBound) {
+  // Both bf16 table builders where the CPU has the native one (AVX3_DL).
+  const bool native = q6bit::NativeTablesInUse();
+  for (bool allowed : {true, false}) {
+    if (!allowed && !native) break;
+    q6bit::SetNativeTables(allowed);
+    ExpectAllShapes(allowed ? "" : " (portable tables)");
+  }
+  q6bit::SetNativeTables(true);
+}
+
+void ExpectAllShapes(const std::string& variant) {
   std::mt19937 rng(1234);
   struct Shape {
     size_t group_size, groups_per_row;
   };
-  for (const Shape& s : {Shape{4, 5}, Shape{12, 3}, Shape{32, 3}, Shape{128, 2}}) {
+  for (const Shape& s :
+       {Shape{4, 5}, Shape{12, 3}, Shape{32, 3}, Shape{64, 3}, Shape{128, 2}, Shape{256, 2}}) {
     for (OutputType type : {OutputType::kF16, OutputType::kBF16, OutputType::kF32}) {
       const Weights c = MakeWeights(7, s.groups_per_row, s.group_size, type, &rng);
       for (size_t m = 1; m <= 17; ++m) {
         const std::string what = "G=" + std::to_string(s.group_size) +
                                  " K=" + std::to_string(c.cols) + " M=" + std::to_string(m) + " " +
-                                 TypeName(type);
+                                 TypeName(type) + variant;
         ExpectLinear(c, type, m, 0, c.rows, &rng, what);
       }
     }

@@ -55,6 +55,25 @@ def error_over_bound(y, x, w, bias):
     return (err / bound.clamp_min(1e-300)).max().item() if err.numel() else 0.0
 
 
+def _linear_targets():
+    """Every runnable kernel target, plus AVX3_DL without its AVX512_FP16
+    tables on CPUs that have them, so that both table builders run here."""
+    targets = [(t, True) for t in q6bit.kernel_targets()]
+    if ops.native_tables_in_use():
+        targets.append(("AVX3_DL", False))
+    return targets
+
+
+@pytest.fixture(params=_linear_targets(), ids=lambda p: p[0] + ("" if p[1] else "-portable-tables"))
+def linear_target(request):
+    target, native = request.param
+    q6bit.force_kernel_target(target)
+    ops.set_native_tables(native)
+    yield target
+    ops.set_native_tables(True)
+    q6bit.force_kernel_target("")
+
+
 @pytest.fixture
 def path(request):
     """Forces q6bit.linear's path through its batch threshold."""
@@ -75,7 +94,7 @@ X_SHAPES = {"1d": (), "2d": (5,), "3d": (2, 3)}
 @pytest.mark.parametrize("x_shape", X_SHAPES.values(), ids=X_SHAPES.keys())
 @pytest.mark.parametrize("with_bias", [False, True], ids=["no_bias", "bias"])
 @pytest.mark.parametrize("group_size, n_groups", [(128, 3), (12, 5)])
-def test_within_bound(kernel_target, path, dtype, x_shape, with_bias, group_size, n_groups):
+def test_within_bound(linear_target, path, dtype, x_shape, with_bias, group_size, n_groups):
     n = 37
     q, z, s = sane_triple(n, n_groups, group_size, seed=group_size)
     w = weight(q, z, s, dtype)
@@ -94,6 +113,40 @@ def test_every_batch_size_by_default_threshold(m, threads):
     x = torch.randn(m, 512, generator=torch.Generator().manual_seed(m)).bfloat16()
     y = ops.linear(x, q, z, s)
     assert error_over_bound(y, x, weight(q, z, s, torch.bfloat16), None) <= 1.0
+
+
+# Scales whose weights are fp16 subnormals, zeros of both signs, values that
+# overflow to inf, inf and NaN: the GEMV's per-group weight tables (AVX3_DL)
+# and its in-register decode must give these exactly as dequantize does.
+HOSTILE_SCALES = [0x0001, 0x0400, 0x7BFF, 0x7C00, 0x7E00, 0x8000, 0x0000, 0x3C00, 0xFBFF, 0x83FF]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("group_size", [64, 128])
+def test_gemv_hostile_scales_match_dequantize(linear_target, dtype, group_size):
+    """One group per weight row, every code, x = rows of the identity: each
+    output is one weight (plus products with 0), so where the float64
+    reference is not NaN the op must give that weight exactly, and NaN
+    exactly where it is NaN (0 * inf elsewhere in the row)."""
+    n_groups = 1
+    n = len(HOSTILE_SCALES) * 4
+    gen = torch.Generator().manual_seed(group_size)
+    q = torch.randint(0, 256, (n, n_groups, group_size // 4 * 3), dtype=torch.uint8, generator=gen)
+    z = torch.tensor([-128, 0, 31, 127] * len(HOSTILE_SCALES), dtype=torch.int8).view(n, 1, 1)
+    bits = torch.tensor([b for b in HOSTILE_SCALES for _ in range(4)], dtype=torch.int32)
+    s = bits.to(torch.int16).view(torch.float16).view(n, 1, 1)
+    w = weight(q, z, s, dtype)
+    x = torch.eye(group_size, dtype=dtype)[:8]
+    before = ops.linear_config()
+    ops.set_linear_config(gemv_max_m=1 << 30)
+    try:
+        y = ops.linear(x, q, z, s)
+    finally:
+        ops.set_linear_config(*before)
+    ref = x.double() @ w.double().T
+    assert torch.equal(y.isnan(), ref.isnan())
+    keep = ~ref.isnan()
+    assert torch.equal(y.double()[keep], ref[keep])
 
 
 @pytest.mark.parametrize("path", ["gemv", "tiled"], indirect=True)
