@@ -4,7 +4,8 @@ Qwen3-8B-shaped linear layers (q 4096x4096, k/v 1024x4096, o 4096x4096,
 gate/up 12288x4096, down 4096x12288), far larger than the caches.
 
 For each batch M (rows of activations, bf16) one pass runs every layer's
-seven linears; after one warm-up pass the mean of --runs passes is reported
+seven linears; after one warm-up pass the mean of --runs passes (packed and
+bf16 passes taken in turn, so that a busy host slows both alike) is reported
 in ms (per --layers and scaled to 36 layers), the weight bytes read per
 second (packed: qweight + zero points + scales; dense: 2 B per weight), and
 the packed/bf16 time ratio. Weights are random packed bytes with sane zero
@@ -56,6 +57,12 @@ def add_arguments(p):
     p.add_argument("--tile-bytes", type=int, help="bytes of one dequantized tile (tiled path)")
     p.add_argument("--no-dense", action="store_true", help="skip F.linear (packed only)")
     p.add_argument(
+        "--portable-tables",
+        action="store_true",
+        help="build the GEMV's bf16 weight tables with the portable code even where the CPU "
+        "has AVX512_FP16/BF16 (same weights; for comparison)",
+    )
+    p.add_argument(
         "--matrix",
         help="time one N,K matrix instead of the layer stack (e.g. 151936,2048: "
         "Qwen3-1.7B's LM head); the 36-layer column is then that matrix once",
@@ -93,15 +100,19 @@ def dense_pass(inputs, weights):
         F.linear(x, w)
 
 
-def time_pass(fn, inputs, weights, runs: int) -> float:
-    """Mean seconds of fn(inputs, weights) over `runs` calls after a warm-up."""
-    fn(inputs, weights)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
+def time_passes(passes, runs: int) -> list[float]:
+    """Mean seconds of each (fn, inputs, weights) of `passes` over `runs`
+    calls after one warm-up each, the passes taken in turn run by run, so
+    that a shared host's slow spells fall on all of them alike."""
+    for fn, inputs, weights in passes:
         fn(inputs, weights)
-        times.append(time.perf_counter() - t0)
-    return sum(times) / len(times)
+    totals = [0.0] * len(passes)
+    for _ in range(runs):
+        for i, (fn, inputs, weights) in enumerate(passes):
+            t0 = time.perf_counter()
+            fn(inputs, weights)
+            totals[i] += time.perf_counter() - t0
+    return [t / runs for t in totals]
 
 
 def run(args) -> int:
@@ -123,6 +134,7 @@ def run(args) -> int:
                 dense.append(ops.dequantize(*triple, dtype=torch.bfloat16).view(n, k))
             dense_bytes += n * k * 2
     default_m, default_tile = ops.linear_config()
+    ops.set_native_tables(not args.portable_tables)
     if args.tile_bytes:
         ops.set_linear_config(tile_bytes=args.tile_bytes)
     report = {
@@ -136,13 +148,15 @@ def run(args) -> int:
         "packed_bytes": packed_bytes,
         "path": args.path,
         "linear_config": ops.linear_config(),
+        "native_tables": ops.native_tables_in_use(),
         "results": [],
     }
     print(
         f"{report['host']['cpu_model']}, {report['threads']} threads, {report['kernel_target']}; "
         f"{args.matrix or f'{layers} layers'} = {dense_bytes / 2e9:.2f} G weights "
         f"(packed {packed_bytes / 1e9:.2f} GB, bf16 {dense_bytes / 1e9:.2f} GB), G={g}, "
-        f"path {args.path}, (gemv_max_m, tile_bytes) = {ops.linear_config()}"
+        f"path {args.path}, (gemv_max_m, tile_bytes) = {ops.linear_config()}, "
+        f"native tables {'on' if report['native_tables'] else 'off'}"
     )
     print(
         f"{'M':>5} {'packed ms':>10} {'GB/s':>7} {'bf16 ms':>9} {'GB/s':>7} "
@@ -153,8 +167,8 @@ def run(args) -> int:
             ops.set_linear_config(gemv_max_m=m if args.path == "gemv" else m - 1)
         xs = {k: torch.randn(m, k, generator=gen).to(torch.bfloat16) for _, _, k in shapes}
         inputs = [xs[k] for _, _, k in shapes] * layers
-        t_packed = time_pass(packed_pass, inputs, packed, args.runs)
-        t_dense = time_pass(dense_pass, inputs, dense, args.runs) if dense else float("nan")
+        passes = [(packed_pass, inputs, packed)] + ([(dense_pass, inputs, dense)] if dense else [])
+        t_packed, t_dense = (time_passes(passes, args.runs) + [float("nan")])[:2]
         err = max(exactness(xs[k], t) for (_, _, k), t in zip(shapes, packed))
         scale = 1 if args.matrix else MODEL_LAYERS / layers
         row = {
@@ -175,6 +189,7 @@ def run(args) -> int:
             f"{row['packed_ms_36_layers']:>8.1f}/{row['bf16_ms_36_layers']:<8.1f} {err:>13.3f}"
         )
     ops.set_linear_config(gemv_max_m=default_m, tile_bytes=default_tile)
+    ops.set_native_tables(True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
