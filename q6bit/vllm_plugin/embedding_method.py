@@ -70,7 +70,10 @@ class Q6BitEmbeddingMethod(PackedWeights, QuantizeMethodBase):
             return self.dense.embedding(layer, input_)
         rows = input_.reshape(-1)
         q, zp, s = (t.index_select(0, rows) for t in packed_triple(layer))
-        weights = dequantize(q, zp, s, dtype=self.params_dtype)
+        # huge_pages=False: a lookup runs every step, and torch's allocator
+        # reuses its memory, where the op's huge-page mapping for >= 4 MiB
+        # would be a fresh mmap (and page faults) each time. Same bits.
+        weights = dequantize(q, zp, s, dtype=self.params_dtype, huge_pages=False)
         return weights.reshape(*input_.shape, weights.shape[-1])
 
     def apply(
