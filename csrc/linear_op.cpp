@@ -35,7 +35,7 @@ namespace q6bit {
 namespace {
 
 // Measured on the 16-core host: see BENCHMARKS.md ("packed linear").
-LinearConfig config{/*gemv_max_m=*/8, /*tile_bytes=*/int64_t{256} << 20};
+LinearConfig config{kAutoGemvMaxM, /*tile_bytes=*/int64_t{256} << 20};
 
 // The tiled path's buffer of `bytes`, kept per thread between calls so
 // that its pages are touched once, not faulted in anew every call.
@@ -121,7 +121,7 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& qweight, const at::Tens
   const at::Tensor x2d = x.reshape({shape.m, shape.k}).contiguous();
   std::vector<int64_t> out_shape = x.sizes().vec();
   out_shape.back() = shape.n;
-  const bool gemv = shape.m <= config.gemv_max_m;
+  const bool gemv = shape.m <= GemvMaxM(x.scalar_type());
   const at::Tensor y = gemv ? LinearGemv(x2d, qweight, zero_point, scales, bias, shape)
                             : LinearTiled(x2d, qweight, zero_point, scales, bias, shape);
   return y.view(out_shape);
@@ -132,8 +132,14 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& qweight, const at::Tens
 LinearConfig GetLinearConfig() { return config; }
 
 void SetLinearConfig(int64_t gemv_max_m, int64_t tile_bytes) {
-  if (gemv_max_m >= 0) config.gemv_max_m = gemv_max_m;
+  if (gemv_max_m >= 0 || gemv_max_m == kAutoGemvMaxM) config.gemv_max_m = gemv_max_m;
   if (tile_bytes > 0) config.tile_bytes = tile_bytes;
+}
+
+int64_t GemvMaxM(c10::ScalarType dtype) {
+  if (config.gemv_max_m != kAutoGemvMaxM) return config.gemv_max_m;
+  const bool amx = dtype == at::kBFloat16 && CpuExtensionInUse(CpuExtension::kAmx);
+  return amx ? 16 : 8;
 }
 
 TORCH_LIBRARY_FRAGMENT(q6bit, m) {

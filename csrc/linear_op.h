@@ -3,21 +3,33 @@
 #ifndef Q6BIT_CSRC_LINEAR_OP_H_
 #define Q6BIT_CSRC_LINEAR_OP_H_
 
+#include <c10/core/ScalarType.h>
 #include <stdint.h>
 
 namespace q6bit {
 
+// LinearConfig::gemv_max_m's "chosen per call" value (GemvMaxM).
+constexpr int64_t kAutoGemvMaxM = -1;
+
 struct LinearConfig {
   // Batches of at most this many rows of x (M) take the packed GEMV path;
   // larger ones dequantize tiles of W and multiply them with torch's GEMM.
+  // kAutoGemvMaxM (the default): by x's dtype and the CPU (GemvMaxM).
   int64_t gemv_max_m;
   // Bytes of one dequantized tile of W (in x's dtype) on the tiled path.
   int64_t tile_bytes;
 };
 
 LinearConfig GetLinearConfig();
-// Not thread-safe against running ops; values < 0 keep the current one.
+// Not thread-safe against running ops. gemv_max_m >= 0 or kAutoGemvMaxM
+// sets it, other values keep it; tile_bytes > 0 sets it, others keep it.
 void SetLinearConfig(int64_t gemv_max_m, int64_t tile_bytes);
+
+// The batch threshold that applies to x of `dtype` now: the configured
+// one, or by default 16 for bf16 x where the kernels use AMX tiles (a
+// tile takes up to 16 rows of x at about the cost of one: BENCHMARKS.md,
+// "Packed linear"), else 8.
+int64_t GemvMaxM(c10::ScalarType dtype);
 
 }  // namespace q6bit
 

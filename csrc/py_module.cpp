@@ -35,16 +35,21 @@ int64_t ParallelThreads() {
 }  // namespace q6bit
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  pybind11::enum_<q6bit::CpuExtension>(m, "CpuExtension")
+      .value("fp16_tables", q6bit::CpuExtension::kFP16Tables)
+      .value("bf16_dot", q6bit::CpuExtension::kBF16Dot)
+      .value("amx", q6bit::CpuExtension::kAmx);
   m.doc() = "q6bit kernels: torch.ops.q6bit.* tensor ops plus kernel-target helpers";
   m.def("kernel_target", &q6bit::ActiveTarget, "The Highway target the kernels dispatch to now");
   m.def("kernel_targets", &q6bit::RunnableTargets,
         "Targets compiled in that this CPU can run, best first");
   m.def("force_kernel_target", &q6bit::ForceTarget, pybind11::arg("name"),
         "Pins dispatch to one runnable target ('' restores the best); false if unknown");
-  m.def("set_native_tables", &q6bit::SetNativeTables, pybind11::arg("allowed"),
-        "Allows q6bit.linear's AVX512_FP16/BF16 weight tables where the CPU has them (default)");
-  m.def("native_tables_in_use", &q6bit::NativeTablesInUse,
-        "Whether q6bit.linear builds its bf16 weight tables with AVX512_FP16/BF16 now");
+  m.def("allow_cpu_extension", &q6bit::AllowCpuExtension, pybind11::arg("extension"),
+        pybind11::arg("allowed"),
+        "Allows (default) or forbids one of q6bit.linear's x86 extensions beyond AVX3_DL");
+  m.def("cpu_extension_in_use", &q6bit::CpuExtensionInUse, pybind11::arg("extension"),
+        "Whether q6bit.linear uses that extension now (allowed, on this CPU, target AVX3_DL)");
   m.def("parallel_threads", &q6bit::ParallelThreads,
         "Threads that take part in one of q6bit's at::parallel_for regions");
   m.def(
@@ -53,8 +58,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         const q6bit::LinearConfig c = q6bit::GetLinearConfig();
         return std::make_pair(c.gemv_max_m, c.tile_bytes);
       },
-      "q6bit.linear's (gemv_max_m, tile_bytes): batches M <= gemv_max_m take the packed GEMV");
-  m.def("set_linear_config", &q6bit::SetLinearConfig, pybind11::arg("gemv_max_m") = -1,
+      "q6bit.linear's (gemv_max_m, tile_bytes): batches M <= gemv_max_m take the packed GEMV "
+      "(-1: by dtype and CPU)");
+  m.def("set_linear_config", &q6bit::SetLinearConfig, pybind11::arg("gemv_max_m") = -2,
         pybind11::arg("tile_bytes") = -1,
-        "Sets q6bit.linear's tuning (tests, benchmarks); a negative value keeps the current one");
+        "Sets q6bit.linear's tuning (tests, benchmarks): gemv_max_m >= 0, or -1 for the "
+        "default by dtype and CPU; other values keep the current ones");
+  m.def(
+      "gemv_max_m", [](bool bf16) { return q6bit::GemvMaxM(bf16 ? c10::kBFloat16 : c10::kFloat); },
+      pybind11::arg("bf16"), "The batch threshold that applies now to bf16 x (true) or other x");
 }

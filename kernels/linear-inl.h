@@ -14,7 +14,9 @@
 // call. On AVX3_DL (AVX-512 VBMI) groups that are whole chunks of 64 take
 // kernels/linear_vbmi-inl.h instead: each group's 64 possible weights in
 // byte tables, looked up with byte permutes (~2x fewer instructions per
-// weight than decoding each one; BENCHMARKS.md, "Packed linear").
+// weight than decoding each one; BENCHMARKS.md, "Packed linear"); bf16
+// weights with bf16 x then multiply in AMX tiles (kernels/linear_amx-inl.h)
+// or with vdpbf16ps where the CPU has them.
 
 #if defined(Q6BIT_KERNELS_LINEAR_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef Q6BIT_KERNELS_LINEAR_INL_H_
@@ -33,6 +35,8 @@
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 #include "kernels/dequant-inl.h"
+#include "kernels/linear_amx-inl.h"
+#include "kernels/linear_rows-inl.h"
 #include "kernels/linear_vbmi-inl.h"
 #include "kernels/q6bit_kernels.h"
 
@@ -134,16 +138,9 @@ HWY_INLINE void DotAllRows(const T* HWY_RESTRICT w, const float* HWY_RESTRICT x,
   for (; m + kRowsPerPass <= M; m += kRowsPerPass) {
     DotRows<kRowsPerPass>(w, x + m * K, K, y + m * ldy, ldy);
   }
-  switch (M - m) {
-    case 3:
-      return DotRows<3>(w, x + m * K, K, y + m * ldy, ldy);
-    case 2:
-      return DotRows<2>(w, x + m * K, K, y + m * ldy, ldy);
-    case 1:
-      return DotRows<1>(w, x + m * K, K, y + m * ldy, ldy);
-    default:
-      return;
-  }
+  WithRowCount<kRowsPerPass - 1>(M - m, [&](auto r) HWY_ATTR {
+    DotRows<decltype(r)::value>(w, x + m * K, K, y + m * ldy, ldy);
+  });
 }
 
 // Rows of x per pass of the in-register path: the whole decode batch
@@ -216,31 +213,16 @@ HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
 #undef Q6BIT_ROW_SUM
 }
 
-// One pass of kRows rows of x (1..kRegisterRowsPerPass) over a packed row.
+// One pass of `rows` rows of x (1..kRegisterRowsPerPass) over a packed row.
 template <OutputType kWeight>
 HWY_INLINE void DotPackedRowPass(size_t rows, const uint8_t* packed, const int8_t* zp,
                                  const uint16_t* scale, size_t group_size, size_t groups,
                                  const uint8_t* packed_end, const float* x, size_t K, float* y,
                                  size_t ldy) {
-#define Q6BIT_PASS(r)                                                                           \
-  case r:                                                                                       \
-    return DotPackedRow<kWeight, r>(packed, zp, scale, group_size, groups, packed_end, x, K, y, \
-                                    ldy);
-  switch (rows) {
-    // clang-format off
-    Q6BIT_PASS(1)
-    Q6BIT_PASS(2)
-    Q6BIT_PASS(3)
-    Q6BIT_PASS(4)
-    Q6BIT_PASS(5)
-    Q6BIT_PASS(6)
-    Q6BIT_PASS(7)
-    Q6BIT_PASS(8)
-    // clang-format on
-    default:
-      return;
-  }
-#undef Q6BIT_PASS
+  WithRowCount<kRegisterRowsPerPass>(rows, [&](auto r) HWY_ATTR {
+    DotPackedRow<kWeight, decltype(r)::value>(packed, zp, scale, group_size, groups, packed_end, x,
+                                              K, y, ldy);
+  });
 }
 
 // Rows [row_begin, row_end) of the weight in registers (DotPackedRow), all
@@ -266,6 +248,15 @@ void LinearRowsInRegisters(const float* HWY_RESTRICT x, size_t M, size_t K,
   }
 }
 
+// Rows of x from which the bf16 products beat fp32 FMAs on the table
+// weights (the GEMV probe, 16-core host and 2-core box, BENCHMARKS.md):
+// AMX 40-44 vs 22-32 G weights/s at M = 4, 43-47 vs 16 at M = 8, but
+// 28-39 vs 52-54 at M = 1 (a tile multiply costs the same for 1 row of x
+// as for 16) and even at M = 2; vdpbf16ps +15-33% at M = 4 on both hosts,
+// even or worse below.
+constexpr size_t kAmxMinRows = 3;
+constexpr size_t kBF16DotMinRows = 4;
+
 template <OutputType kWeight>
 void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
                   const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
@@ -277,8 +268,21 @@ void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
   using T = RowElement<kWeight>;
 #if Q6BIT_HAVE_VBMI_LINEAR
   if (group_size % kVbmiChunk == 0) {
-    return LinearRowsVbmi<kWeight>(x, M, K, qweight, zero_point, scales_f16, group_size, row_begin,
-                                   row_end, y, ldy);
+    // bf16 weights with bf16 x: bf16 products where the CPU has them and
+    // they pay, by AMX tiles, else vdpbf16ps (unless BF16ProductsX turns x
+    // down); fp32 FMAs otherwise.
+    const uint16_t* xb = nullptr;
+    if constexpr (kWeight == OutputType::kBF16) {
+      const bool amx = M >= kAmxMinRows && CpuExtensionUsable(CpuExtension::kAmx);
+      const bool dot = M >= kBF16DotMinRows && CpuExtensionUsable(CpuExtension::kBF16Dot);
+      if (amx || dot) xb = BF16ProductsX(x, M * K);
+      if (amx && xb != nullptr) {
+        return LinearRowsAmx(xb, M, K, qweight, zero_point, scales_f16, group_size, row_begin,
+                             row_end, y, ldy);
+      }
+    }
+    return LinearRowsVbmi<kWeight>(x, xb, M, K, qweight, zero_point, scales_f16, group_size,
+                                   row_begin, row_end, y, ldy);
   }
 #endif
   if (group_size % (4 * hn::Lanes(DU32())) == 0) {

@@ -10,6 +10,11 @@
 #include "kernels/linear-inl.h"
 
 #if HWY_ONCE
+#if defined(__linux__)
+#include <sys/syscall.h>  // arch_prctl, for AMX
+#include <unistd.h>
+#endif
+
 #include "kernels/q6bit_kernels.h"
 
 namespace q6bit {
@@ -17,20 +22,55 @@ namespace q6bit {
 HWY_EXPORT(LinearRowsT);
 
 namespace {
-bool native_tables_allowed = true;
-}  // namespace
 
-bool NativeTablesAllowed() { return native_tables_allowed; }
+bool allowed[3] = {true, true, true};
 
-void SetNativeTables(bool allowed) { native_tables_allowed = allowed; }
-
-bool NativeTablesInUse() {
 #if HWY_ARCH_X86
-  return native_tables_allowed && ActiveTarget() == "AVX3_DL" &&
-         __builtin_cpu_supports("avx512fp16") && __builtin_cpu_supports("avx512bf16");
+// Linux lends the AMX tile registers to a process that asks (5.16 and
+// later); without that, the first tile instruction faults.
+bool AmxGranted() {
+#if defined(__linux__)
+  constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
 #else
   return false;
 #endif
+}
+#endif
+
+bool CpuHas(CpuExtension extension) {
+#if HWY_ARCH_X86
+  static const bool bf16 = __builtin_cpu_supports("avx512bf16");
+  static const bool fp16 = __builtin_cpu_supports("avx512fp16");
+  static const bool amx =
+      __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") && AmxGranted();
+  switch (extension) {
+    case CpuExtension::kFP16Tables:
+      return bf16 && fp16;
+    case CpuExtension::kBF16Dot:
+      return bf16;
+    case CpuExtension::kAmx:
+      return amx;
+  }
+  return false;
+#else
+  (void)extension;
+  return false;
+#endif
+}
+
+}  // namespace
+
+void AllowCpuExtension(CpuExtension extension, bool allow) {
+  allowed[static_cast<int>(extension)] = allow;
+}
+
+bool CpuExtensionUsable(CpuExtension extension) {
+  return allowed[static_cast<int>(extension)] && CpuHas(extension);
+}
+
+bool CpuExtensionInUse(CpuExtension extension) {
+  return CpuExtensionUsable(extension) && ActiveTarget() == "AVX3_DL";
 }
 
 void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,

@@ -28,6 +28,9 @@
 //   3. vpermb per table byte (2 for bf16 weights, 3 for fp16 ones widened
 //      to float: an fp16 value's float has its low 13 bits zero);
 //   4. unpacks of bytes into words into floats.
+// bf16 weights against bf16 x can skip step 4's widening: the bf16 words
+// of ChunkBF16Words (6 shuffles) go to vdpbf16ps on CPUs with AVX512_BF16
+// (DotPackedRowBF16Dot), or to AMX tiles (kernels/linear_amx-inl.h).
 
 #if defined(Q6BIT_KERNELS_LINEAR_VBMI_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef Q6BIT_KERNELS_LINEAR_VBMI_INL_H_
@@ -38,11 +41,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "hwy/highway.h"
 #include "kernels/dequant-inl.h"
+#include "kernels/linear_rows-inl.h"
 #include "kernels/q6bit_kernels.h"
 
 #undef Q6BIT_HAVE_VBMI_LINEAR
@@ -137,13 +143,15 @@ HWY_INLINE ByteTables LoadTables(const uint8_t* HWY_RESTRICT tables) {
   return t;
 }
 
-// The tables of `groups` groups into `tables` (64-byte aligned).
+// The tables of `groups` groups into `tables` (64-byte aligned): groups
+// `stride` apart in zero_point and scales_f16 (1: along a row; the groups
+// per row: one group of consecutive rows).
 template <OutputType kWeight>
 HWY_INLINE void BuildTables(const int8_t* HWY_RESTRICT zero_point,
                             const uint16_t* HWY_RESTRICT scales_f16, size_t groups,
-                            uint8_t* HWY_RESTRICT tables) {
+                            uint8_t* HWY_RESTRICT tables, size_t stride = 1) {
   for (size_t g = 0; g < groups; ++g, tables += TableBytes<kWeight>()) {
-    const ByteTables t = GroupTables<kWeight>(zero_point[g], scales_f16[g]);
+    const ByteTables t = GroupTables<kWeight>(zero_point[g * stride], scales_f16[g * stride]);
     _mm512_store_si512(tables, t.b2);
     _mm512_store_si512(tables + 64, t.b3);
     if constexpr (kWeight != OutputType::kBF16) _mm512_store_si512(tables + 128, t.b1);
@@ -162,12 +170,6 @@ HWY_INLINE void BuildTables(const int8_t* HWY_RESTRICT zero_point,
 // 8 instructions for 64 weights instead of ~40.
 #define Q6BIT_NATIVE_TABLES_ATTR __attribute__((target(HWY_TARGET_STR ",avx512fp16,avx512bf16")))
 
-HWY_INLINE bool UseNativeTables() {
-  static const bool has =
-      __builtin_cpu_supports("avx512fp16") && __builtin_cpu_supports("avx512bf16");
-  return has && NativeTablesAllowed();
-}
-
 // The 32 fp16 values of h rounded to bf16 (nearest even), in order.
 Q6BIT_NATIVE_TABLES_ATTR HWY_INLINE __m512i BF16OfF16(__m512h h) {
   const __m512i bits = _mm512_castph_si512(h);
@@ -178,7 +180,7 @@ Q6BIT_NATIVE_TABLES_ATTR HWY_INLINE __m512i BF16OfF16(__m512h h) {
 
 Q6BIT_NATIVE_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesNative(
     const int8_t* HWY_RESTRICT zero_point, const uint16_t* HWY_RESTRICT scales_f16, size_t groups,
-    uint8_t* HWY_RESTRICT tables) {
+    uint8_t* HWY_RESTRICT tables, size_t stride = 1) {
   HWY_ALIGN static constexpr int16_t kCodes[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                                    11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
                                                    22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
@@ -194,8 +196,8 @@ Q6BIT_NATIVE_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesNative(
   const __m512i pick_low = _mm512_load_si512(kLow);
   const __m512i pick_high = _mm512_add_epi8(pick_low, _mm512_set1_epi8(1));
   for (size_t g = 0; g < groups; ++g, tables += TableBytes<OutputType::kBF16>()) {
-    const __m512i zp = _mm512_set1_epi16(zero_point[g]);
-    const __m512h scale = _mm512_castsi512_ph(_mm512_set1_epi16(scales_f16[g]));
+    const __m512i zp = _mm512_set1_epi16(zero_point[g * stride]);
+    const __m512h scale = _mm512_castsi512_ph(_mm512_set1_epi16(scales_f16[g * stride]));
     const __m512i w0 =
         BF16OfF16(_mm512_mul_ph(_mm512_cvtepi16_ph(_mm512_sub_epi16(codes_low, zp)), scale));
     const __m512i w1 =
@@ -203,6 +205,15 @@ Q6BIT_NATIVE_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesNative(
     _mm512_store_si512(tables, _mm512_permutex2var_epi8(w0, pick_low, w1));
     _mm512_store_si512(tables + 64, _mm512_permutex2var_epi8(w0, pick_high, w1));
   }
+}
+
+// The bf16 tables by whichever builder `native` says (BuildTables'
+// arguments).
+HWY_INLINE void BuildBF16Tables(bool native, const int8_t* HWY_RESTRICT zero_point,
+                                const uint16_t* HWY_RESTRICT scales_f16, size_t groups,
+                                uint8_t* HWY_RESTRICT tables, size_t stride = 1) {
+  if (native) return BuildBF16TablesNative(zero_point, scales_f16, groups, tables, stride);
+  BuildTables<OutputType::kBF16>(zero_point, scales_f16, groups, tables, stride);
 }
 
 // Constants of the chunk unpack (steps 1 and 2 above).
@@ -252,6 +263,94 @@ HWY_INLINE void ChunkWeights(const uint8_t* HWY_RESTRICT packed, const ChunkUnpa
   f1 = _mm512_castsi512_ps(_mm512_unpackhi_epi16(low_a, high_a));
   f2 = _mm512_castsi512_ps(_mm512_unpacklo_epi16(low_b, high_b));
   f3 = _mm512_castsi512_ps(_mm512_unpackhi_epi16(low_b, high_b));
+}
+
+// The chunk unpack of the bf16-products path: word 2L holds triplets 2L,
+// 2L + 1 and word 2L + 1 triplets 8 + 2L, 9 + 2L, so that the bf16 words of
+// ChunkBF16Words come out in k order (codes 0..31, then 32..63).
+HWY_INLINE ChunkUnpack MakeChunkUnpackBF16() {
+  HWY_ALIGN static constexpr uint8_t kSpread[64] = {
+#define Q6BIT_WORD(a, b) 3 * (a), 3 * (a) + 1, 3 * (a) + 2, 3 * (b), 3 * (b) + 1, 3 * (b) + 2, 0, 0
+      // clang-format off
+      Q6BIT_WORD(0, 1), Q6BIT_WORD(8, 9), Q6BIT_WORD(2, 3), Q6BIT_WORD(10, 11),
+      Q6BIT_WORD(4, 5), Q6BIT_WORD(12, 13), Q6BIT_WORD(6, 7), Q6BIT_WORD(14, 15)};
+  // clang-format on
+#undef Q6BIT_WORD
+  return {_mm512_load_si512(kSpread), MakeChunkUnpack().shifts};
+}
+
+// The 64 bf16 weights of the chunk at `packed` in k order: 0..31 in `low`,
+// 32..63 in `high` (6 byte shuffles).
+HWY_INLINE void ChunkBF16Words(const uint8_t* HWY_RESTRICT packed, const ChunkUnpack& unpack,
+                               const ByteTables& t, __m512i& low, __m512i& high) {
+  const __m512i raw = _mm512_maskz_loadu_epi8((__mmask64{1} << 48) - 1, packed);
+  const __m512i codes =
+      _mm512_multishift_epi64_epi8(unpack.shifts, _mm512_permutexvar_epi8(unpack.spread, raw));
+  const __m512i b2 = _mm512_permutexvar_epi8(codes, t.b2);
+  const __m512i b3 = _mm512_permutexvar_epi8(codes, t.b3);
+  low = _mm512_unpacklo_epi8(b2, b3);
+  high = _mm512_unpackhi_epi8(b2, b3);
+}
+
+#define Q6BIT_BF16_DOT_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
+
+// DotPackedRowVbmi for bf16 weights and bf16 x (`xb`, bits): vdpbf16ps
+// adds pairs of exact products, half the instructions of fp32 FMAs on
+// widened weights, and no widening.
+template <size_t kRows>
+Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTRICT packed,
+                                                        const uint8_t* HWY_RESTRICT tables,
+                                                        size_t group_size, size_t groups,
+                                                        const uint16_t* HWY_RESTRICT xb, size_t K,
+                                                        bool accumulate, float* HWY_RESTRICT y,
+                                                        size_t ldy) {
+  static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
+  const ChunkUnpack unpack = MakeChunkUnpackBF16();
+  __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
+#define Q6BIT_ROW_DOT(r)                                                                     \
+  if constexpr (kRows > r) {                                                                 \
+    a##r = _mm512_dpbf16_ps(a##r, (__m512bh)low, (__m512bh)_mm512_loadu_si512(xr##r));       \
+    b##r = _mm512_dpbf16_ps(b##r, (__m512bh)high, (__m512bh)_mm512_loadu_si512(xr##r + 32)); \
+  }
+  size_t k = 0;
+  for (size_t g = 0; g < groups; ++g) {
+    const ByteTables t =
+        LoadTables<OutputType::kBF16>(tables + g * TableBytes<OutputType::kBF16>());
+    for (size_t i = 0; i < group_size; i += kVbmiChunk, k += kVbmiChunk, packed += 48) {
+      __m512i low, high;
+      ChunkBF16Words(packed, unpack, t, low, high);
+      const uint16_t *xr0 = xb + k, *xr1 = xr0 + K, *xr2 = xr1 + K, *xr3 = xr2 + K;
+      const uint16_t *xr4 = xr3 + K, *xr5 = xr4 + K, *xr6 = xr5 + K, *xr7 = xr6 + K;
+      // clang-format off
+      Q6BIT_ROW_DOT(0)
+      Q6BIT_ROW_DOT(1)
+      Q6BIT_ROW_DOT(2)
+      Q6BIT_ROW_DOT(3)
+      Q6BIT_ROW_DOT(4)
+      Q6BIT_ROW_DOT(5)
+      Q6BIT_ROW_DOT(6)
+      Q6BIT_ROW_DOT(7)
+      // clang-format on
+    }
+  }
+#undef Q6BIT_ROW_DOT
+#define Q6BIT_ROW_SUM(r)                                               \
+  if constexpr (kRows > r) {                                           \
+    const float sum = _mm512_reduce_add_ps(_mm512_add_ps(a##r, b##r)); \
+    y[r * ldy] = accumulate ? y[r * ldy] + sum : sum;                  \
+  }
+  // clang-format off
+  Q6BIT_ROW_SUM(0)
+  Q6BIT_ROW_SUM(1)
+  Q6BIT_ROW_SUM(2)
+  Q6BIT_ROW_SUM(3)
+  Q6BIT_ROW_SUM(4)
+  Q6BIT_ROW_SUM(5)
+  Q6BIT_ROW_SUM(6)
+  Q6BIT_ROW_SUM(7)
+  // clang-format on
+#undef Q6BIT_ROW_SUM
 }
 
 // Rows [0, kRows) of x against `groups` groups of one packed weight row
@@ -314,6 +413,59 @@ HWY_INLINE void DotPackedRowVbmi(const uint8_t* HWY_RESTRICT packed,
 #undef Q6BIT_ROW_SUM
 }
 
+// x as bf16 bits for the vdpbf16ps path, into `xb`: true when every x is a
+// bf16 value (so the bits are exact) that is zero or at least 2^-80 in
+// magnitude. vdpbf16ps treats subnormal inputs as zero and flushes
+// subnormal results; with |x| >= 2^-80 and the weights' |w| >= 2^-24 (fp16
+// values), every product and every partial sum is a multiple of 2^-111, so
+// a nonzero one is >= 2^-111, never subnormal: the flushing never applies
+// and each step is an exact product added with one round to nearest even,
+// as an FMA does. Other x (fp16 or fp32 activations, tiny values) take the
+// FMA path.
+HWY_INLINE bool BF16BitsOfX(const float* HWY_RESTRICT x, size_t count, uint16_t* HWY_RESTRICT xb) {
+  const __m512i low_mask = _mm512_set1_epi32(0xFFFF);
+  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+  const __m512i smallest = _mm512_set1_epi32((127 - 80) << 23);  // 2^-80
+  __mmask16 bad = 0;
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const __m512i bits = _mm512_loadu_si512(x + i);
+    const __m512i abs = _mm512_and_si512(bits, magnitude);
+    bad |= _mm512_test_epi32_mask(bits, low_mask);
+    bad |= _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(abs, abs), abs, smallest);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(xb + i),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(bits, 16)));
+  }
+  bool ok = bad == 0;
+  for (; i < count; ++i) {
+    uint32_t bits;
+    memcpy(&bits, x + i, sizeof(bits));
+    const uint32_t abs = bits & 0x7FFFFFFFu;
+    ok &= (bits & 0xFFFFu) == 0 && (abs == 0 || abs >= (uint32_t{127 - 80} << 23));
+    xb[i] = static_cast<uint16_t>(bits >> 16);
+  }
+  return ok;
+}
+
+// One pass of `rows` rows of bf16 x over a block of one weight row's groups.
+Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPassBF16Dot(size_t rows, const uint8_t* packed,
+                                                     const uint8_t* tables, size_t group_size,
+                                                     size_t groups, const uint16_t* xb, size_t K,
+                                                     bool accumulate, float* y, size_t ldy) {
+  WithRowCount<8>(rows, [&](auto r) Q6BIT_BF16_DOT_ATTR {
+    DotPackedRowBF16Dot<decltype(r)::value>(packed, tables, group_size, groups, xb, K, accumulate,
+                                            y, ldy);
+  });
+}
+
+// x as bf16 bits for bf16 products (vdpbf16ps, AMX) in a buffer of this
+// thread's, or null where x does not qualify (BF16BitsOfX).
+HWY_INLINE const uint16_t* BF16ProductsX(const float* HWY_RESTRICT x, size_t count) {
+  thread_local std::vector<uint16_t> bits;
+  if (bits.size() < count) bits.resize(count);
+  return BF16BitsOfX(x, count, bits.data()) ? bits.data() : nullptr;
+}
+
 // Bytes of x one pass keeps in L1 across the weight rows: the rows of x
 // times a block of K. Without blocking, 8 rows of a 4096-wide x (128 KiB)
 // stream from L2 once per weight row, which made M = 8 3x slower per weight
@@ -331,55 +483,47 @@ constexpr size_t kVbmiTileRows = 8;
 // Rows [row_begin, row_end) of the weight, all M rows of x in passes of up
 // to 8, each pass over tiles of rows and each tile over K in blocks of
 // whole groups (partial sums added to y in fp32: another order of the same
-// sums).
+// sums). `xb`, where not null, is x as bf16 bits (BF16ProductsX, bf16
+// weights only): then vdpbf16ps takes the products, fp32 FMAs otherwise.
 template <OutputType kWeight>
-void LinearRowsVbmi(const float* HWY_RESTRICT x, size_t M, size_t K,
-                    const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
-                    const uint16_t* HWY_RESTRICT scales_f16, size_t group_size, size_t row_begin,
-                    size_t row_end, float* HWY_RESTRICT y, size_t ldy) {
+void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb, size_t M,
+                    size_t K, const uint8_t* HWY_RESTRICT qweight,
+                    const int8_t* HWY_RESTRICT zero_point, const uint16_t* HWY_RESTRICT scales_f16,
+                    size_t group_size, size_t row_begin, size_t row_end, float* HWY_RESTRICT y,
+                    size_t ldy) {
   const size_t groups = K / group_size;
   const size_t group_bytes = PackedBytesPerGroup(group_size);
   const size_t row_bytes = groups * group_bytes;
   HWY_ALIGN uint8_t tables[kVbmiBlockGroups * TableBytes<kWeight>()];
-  const bool native = UseNativeTables();
+  const bool native = kWeight == OutputType::kBF16 && CpuExtensionUsable(CpuExtension::kFP16Tables);
+  const size_t x_bytes = xb != nullptr ? sizeof(uint16_t) : sizeof(float);
   for (size_t m = 0; m < M; m += 8) {
     const size_t rows = std::min<size_t>(8, M - m);
-    const size_t block = std::clamp<size_t>(kVbmiXBlockBytes / (rows * sizeof(float) * group_size),
-                                            1, kVbmiBlockGroups);
+    const size_t block =
+        std::clamp<size_t>(kVbmiXBlockBytes / (rows * x_bytes * group_size), 1, kVbmiBlockGroups);
     for (size_t n0 = row_begin; n0 < row_end; n0 += kVbmiTileRows) {
       const size_t n1 = std::min(n0 + kVbmiTileRows, row_end);
       for (size_t g0 = 0; g0 < groups; g0 += block) {
         const size_t gn = std::min(block, groups - g0);
-        const float* xm = x + m * K + g0 * group_size;
+        const size_t offset = m * K + g0 * group_size;
         for (size_t n = n0; n < n1; ++n) {
           const uint8_t* packed = qweight + n * row_bytes + g0 * group_bytes;
           const int8_t* zp = zero_point + n * groups + g0;
           const uint16_t* scale = scales_f16 + n * groups + g0;
           float* ym = y + m * ldy + n;
-          if (kWeight == OutputType::kBF16 && native) {
-            BuildBF16TablesNative(zp, scale, gn, tables);
+          if constexpr (kWeight == OutputType::kBF16) {
+            BuildBF16Tables(native, zp, scale, gn, tables);
           } else {
             BuildTables<kWeight>(zp, scale, gn, tables);
           }
-#define Q6BIT_PASS(r)                                                                     \
-  case r:                                                                                 \
-    DotPackedRowVbmi<kWeight, r>(packed, tables, group_size, gn, xm, K, g0 > 0, ym, ldy); \
-    break;
-          switch (rows) {
-            // clang-format off
-            Q6BIT_PASS(1)
-            Q6BIT_PASS(2)
-            Q6BIT_PASS(3)
-            Q6BIT_PASS(4)
-            Q6BIT_PASS(5)
-            Q6BIT_PASS(6)
-            Q6BIT_PASS(7)
-            Q6BIT_PASS(8)
-            // clang-format on
-            default:
-              break;
+          if (xb != nullptr) {
+            DotPassBF16Dot(rows, packed, tables, group_size, gn, xb + offset, K, g0 > 0, ym, ldy);
+            continue;
           }
-#undef Q6BIT_PASS
+          WithRowCount<8>(rows, [&](auto r) HWY_ATTR {
+            DotPackedRowVbmi<kWeight, decltype(r)::value>(packed, tables, group_size, gn,
+                                                          x + offset, K, g0 > 0, ym, ldy);
+          });
         }
       }
     }

@@ -51,19 +51,28 @@ void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,
                 const int8_t* zero_point, const uint16_t* scales_f16, size_t group_size,
                 OutputType weight_type, size_t row_begin, size_t row_end, float* y, size_t ldy);
 
-// Whether LinearRows may build bf16 weight tables with AVX512_FP16 and
-// AVX512_BF16 instructions (beyond Highway's AVX3_DL target) where this CPU
-// has them: true by default. Same weights either way; tests and benchmarks
-// turn it off to run the portable table code on such a CPU too. Not
-// thread-safe against running kernels.
-void SetNativeTables(bool allowed);
+// x86 instructions beyond Highway 1.0.3's AVX3_DL target that LinearRows
+// uses on AVX3_DL where the CPU has them (checked at run time):
+//   kFP16Tables: AVX512_FP16 + AVX512_BF16 build the bf16 weight tables
+//     (Sapphire Rapids and later);
+//   kBF16Dot: AVX512_BF16's vdpbf16ps multiplies bf16 weights by bf16 x
+//     (Zen 4, Cooper Lake, Sapphire Rapids and later);
+//   kAmx: AMX-BF16 tiles multiply 16 bf16 weight rows by up to 16 rows of
+//     bf16 x at once (Sapphire Rapids and later; Linux 5.16+ lends the
+//     tiles), taking precedence over kBF16Dot.
+// Same weights and the same fp32 bound either way.
+enum class CpuExtension { kFP16Tables, kBF16Dot, kAmx };
 
-// Whether LinearRows builds its bf16 tables that way now: allowed, the CPU
-// has both extensions, and the dispatched target is AVX3_DL.
-bool NativeTablesInUse();
+// Allows or forbids one (all are allowed by default): tests and benchmarks
+// turn them off to run the other code on such a CPU too. Not thread-safe
+// against running kernels.
+void AllowCpuExtension(CpuExtension extension, bool allowed);
 
-// SetNativeTables' setting (read by the kernels).
-bool NativeTablesAllowed();
+// Allowed and this CPU has it (what the kernels read).
+bool CpuExtensionUsable(CpuExtension extension);
+
+// Usable and the dispatched target is AVX3_DL: LinearRows uses it now.
+bool CpuExtensionInUse(CpuExtension extension);
 
 // Name of the Highway target that dynamic dispatch uses now (e.g. "AVX3_DL").
 std::string ActiveTarget();

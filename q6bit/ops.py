@@ -205,25 +205,50 @@ def linear(
 def linear_config() -> tuple[int, int]:
     """q6bit.linear's (gemv_max_m, tile_bytes): batches of at most
     gemv_max_m rows take the packed GEMV, larger ones tiles of that many
-    bytes of dequantized weights."""
+    bytes of dequantized weights. gemv_max_m is -1 by default: chosen per
+    call by x's dtype and the CPU (gemv_max_m(dtype) tells)."""
     return tuple(_load_extension().linear_config())
 
 
-def set_linear_config(gemv_max_m: int = -1, tile_bytes: int = -1) -> None:
-    """Retunes q6bit.linear for tests and benchmarks (-1 keeps a value)."""
-    _load_extension().set_linear_config(gemv_max_m, tile_bytes)
+def set_linear_config(gemv_max_m: int | None = None, tile_bytes: int | None = None) -> None:
+    """Retunes q6bit.linear for tests and benchmarks: gemv_max_m >= 0, or -1
+    for the default; None keeps a value."""
+    _load_extension().set_linear_config(
+        -2 if gemv_max_m is None else gemv_max_m, -1 if tile_bytes is None else tile_bytes
+    )
 
 
-def set_native_tables(allowed: bool) -> None:
-    """Allows (default) or forbids q6bit.linear's bf16 weight tables built
-    with AVX512_FP16/BF16 instructions where the CPU has them (AVX3_DL);
-    the same weights either way (tests, benchmarks)."""
-    _load_extension().set_native_tables(allowed)
+def gemv_max_m(dtype: torch.dtype) -> int:
+    """The batch threshold q6bit.linear applies to x of `dtype` now: 16 for
+    bfloat16 where the kernels use AMX tiles, 8 otherwise, unless set."""
+    return _load_extension().gemv_max_m(dtype == torch.bfloat16)
 
 
-def native_tables_in_use() -> bool:
-    """Whether q6bit.linear builds its bf16 weight tables that way now."""
-    return _load_extension().native_tables_in_use()
+# q6bit.linear's x86 instructions beyond Highway's AVX3_DL target, used
+# where the CPU has them (kernels/q6bit_kernels.h, CpuExtension):
+#   "fp16-tables": AVX512_FP16 + AVX512_BF16 build the bf16 weight tables;
+#   "bf16-dot": AVX512_BF16's vdpbf16ps multiplies bf16 weights by bf16 x;
+#   "amx": AMX-BF16 tiles do (Sapphire Rapids and later), before bf16-dot.
+CPU_EXTENSIONS = ("fp16-tables", "bf16-dot", "amx")
+
+
+def _cpu_extension(name: str):
+    if name not in CPU_EXTENSIONS:
+        raise ValueError(f"unknown CPU extension {name!r}: expected one of {CPU_EXTENSIONS}")
+    return getattr(_load_extension().CpuExtension, name.replace("-", "_"))
+
+
+def allow_cpu_extension(name: str, allowed: bool) -> None:
+    """Allows (default) or forbids one of CPU_EXTENSIONS in q6bit.linear;
+    the same weights and the same error bound either way (tests, benchmarks)."""
+    _load_extension().allow_cpu_extension(_cpu_extension(name), allowed)
+
+
+def cpu_extensions_in_use() -> list[str]:
+    """The CPU_EXTENSIONS q6bit.linear uses now (allowed, this CPU has
+    them, and the kernels dispatch to AVX3_DL)."""
+    ext = _load_extension()
+    return [n for n in CPU_EXTENSIONS if ext.cpu_extension_in_use(_cpu_extension(n))]
 
 
 def kernel_target() -> str:

@@ -57,10 +57,20 @@ def add_arguments(p):
     p.add_argument("--tile-bytes", type=int, help="bytes of one dequantized tile (tiled path)")
     p.add_argument("--no-dense", action="store_true", help="skip F.linear (packed only)")
     p.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=ops.CPU_EXTENSIONS,
+        help="forbid one of the GEMV's x86 extensions beyond AVX3_DL where the CPU has it "
+        "(fp16-tables: AVX512_FP16 weight tables; bf16-dot: AVX512_BF16 vdpbf16ps), to compare; "
+        "may be repeated",
+    )
+    p.add_argument(
         "--portable-tables",
-        action="store_true",
-        help="build the GEMV's bf16 weight tables with the portable code even where the CPU "
-        "has AVX512_FP16/BF16 (same weights; for comparison)",
+        action="append_const",
+        const="fp16-tables",
+        dest="without",
+        help="the same as --without fp16-tables",
     )
     p.add_argument(
         "--matrix",
@@ -134,7 +144,8 @@ def run(args) -> int:
                 dense.append(ops.dequantize(*triple, dtype=torch.bfloat16).view(n, k))
             dense_bytes += n * k * 2
     default_m, default_tile = ops.linear_config()
-    ops.set_native_tables(not args.portable_tables)
+    for name in ops.CPU_EXTENSIONS:
+        ops.allow_cpu_extension(name, name not in args.without)
     if args.tile_bytes:
         ops.set_linear_config(tile_bytes=args.tile_bytes)
     report = {
@@ -148,15 +159,16 @@ def run(args) -> int:
         "packed_bytes": packed_bytes,
         "path": args.path,
         "linear_config": ops.linear_config(),
-        "native_tables": ops.native_tables_in_use(),
+        "cpu_extensions": ops.cpu_extensions_in_use(),
         "results": [],
     }
     print(
         f"{report['host']['cpu_model']}, {report['threads']} threads, {report['kernel_target']}; "
         f"{args.matrix or f'{layers} layers'} = {dense_bytes / 2e9:.2f} G weights "
         f"(packed {packed_bytes / 1e9:.2f} GB, bf16 {dense_bytes / 1e9:.2f} GB), G={g}, "
-        f"path {args.path}, (gemv_max_m, tile_bytes) = {ops.linear_config()}, "
-        f"native tables {'on' if report['native_tables'] else 'off'}"
+        f"path {args.path}, GEMV up to M = {ops.gemv_max_m(torch.bfloat16)}, "
+        f"tiles of {ops.linear_config()[1] >> 20} MiB, "
+        f"CPU extensions: {', '.join(report['cpu_extensions']) or 'none'}"
     )
     print(
         f"{'M':>5} {'packed ms':>10} {'GB/s':>7} {'bf16 ms':>9} {'GB/s':>7} "
@@ -189,7 +201,8 @@ def run(args) -> int:
             f"{row['packed_ms_36_layers']:>8.1f}/{row['bf16_ms_36_layers']:<8.1f} {err:>13.3f}"
         )
     ops.set_linear_config(gemv_max_m=default_m, tile_bytes=default_tile)
-    ops.set_native_tables(True)
+    for name in ops.CPU_EXTENSIONS:
+        ops.allow_cpu_extension(name, True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -69,17 +69,39 @@ Weights MakeWeights(size_t rows, size_t groups_per_row, size_t group_size, Outpu
   return c;
 }
 
+// The float with the top 16 bits of v (v truncated to a bf16 value).
+float TruncateToBF16(float v) {
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof(bits));
+  bits &= 0xFFFF0000u;
+  memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+
+// What x holds: uniform in [-2, 2) times 2^exponent, as floats or as bf16
+// values (what q6bit.linear passes with bf16 weights: bf16 activations).
+struct XValues {
+  bool bf16;
+  int exponent;
+};
+
 // y = x @ W.T by the kernel over rows [row_begin, row_end) into an output of
 // row stride ldy = N + 3 (other positions must stay untouched), against the
 // double sum: |y - ref| <= gamma_K * sum_k |x_k w_k| with gamma_K =
 // K u / (1 - K u), u = 2^-24, the bound of any fp32 summation order of K
-// products (FMA or not); the kernel rounds nothing else.
+// products (FMA or not); the kernel rounds nothing else. Plus (K + 1) half
+// ulps of the smallest subnormal: with gradual underflow an FMA whose result
+// is subnormal may lose that much absolutely (a kernel that flushed
+// subnormals to zero would lose far more).
 void ExpectLinear(const Weights& c, OutputType type, size_t m, size_t row_begin, size_t row_end,
-                  std::mt19937* rng, const std::string& what) {
+                  std::mt19937* rng, const std::string& what, XValues values) {
   const size_t k = c.cols, ldy = c.rows + 3;
   std::uniform_real_distribution<float> value(-2.0f, 2.0f);
   std::vector<float> x(m * k);
-  for (float& v : x) v = value(*rng);
+  for (float& v : x) {
+    v = ldexpf(value(*rng), values.exponent);
+    if (values.bf16) v = TruncateToBF16(v);
+  }
   const float kSentinel = -12345.0f;
   std::vector<float> y(m * ldy, kSentinel);
   q6bit::LinearRows(x.data(), m, k, c.packed.data(), c.zero_points.data(), c.scales.data(),
@@ -100,7 +122,8 @@ void ExpectLinear(const Weights& c, OutputType type, size_t m, size_t row_begin,
         ref += double{x[i * k + j]} * c.w[n * k + j];
         magnitude += fabs(double{x[i * k + j]} * c.w[n * k + j]);
       }
-      const double error = fabs(got - ref), bound = gamma * magnitude;
+      const double error = fabs(got - ref);
+      const double bound = gamma * magnitude + (k + 1) * ldexp(1.0, -150);
       if (!(error <= bound) && ++failures <= 5) {
         ADD_FAILURE() << what << ": y[" << i << ", " << n << "] = " << got << ", expected " << ref
                       << " within " << bound << " (error " << error << ")";
@@ -116,18 +139,48 @@ std::string TypeName(OutputType type) {
 
 void ExpectAllShapes(const std::string& variant);
 
-// Every batch 1..17 (full passes of rows plus each remainder), odd N, K
+// Every batch 1..17 (full passes of rows plus each remainder), N = 37 (two
+// 16-row AMX tiles and a short one), K
 // with and without a tail shorter than a vector, every weight type.
 
 TEST_P(LinearTest, MatchesDoubleSumWithinBound) {
-  // Both bf16 table builders where the CPU has the native one (AVX3_DL).
-  const bool native = q6bit::NativeTablesInUse();
-  for (bool allowed : {true, false}) {
-    if (!allowed && !native) break;
-    q6bit::SetNativeTables(allowed);
-    ExpectAllShapes(allowed ? "" : " (portable tables)");
+  // Every combination of the x86 extensions beyond AVX3_DL that this CPU
+  // has forbidden (AVX3_DL only; none forbidden first).
+  using q6bit::CpuExtension;
+  const CpuExtension all[] = {CpuExtension::kFP16Tables, CpuExtension::kBF16Dot,
+                              CpuExtension::kAmx};
+  const char* names[] = {"fp16 tables", "vdpbf16ps", "AMX"};
+  bool usable[3];
+  for (int e = 0; e < 3; ++e) usable[e] = q6bit::CpuExtensionInUse(all[e]);
+  for (int forbid = 0; forbid < 8; ++forbid) {
+    std::string variant;
+    bool possible = true;
+    for (int e = 0; e < 3; ++e) {
+      const bool off = forbid >> e & 1;
+      possible &= !off || usable[e];
+      q6bit::AllowCpuExtension(all[e], !off);
+      if (off) variant += std::string(" (no ") + names[e] + ")";
+    }
+    if (possible) ExpectAllShapes(variant);
   }
-  q6bit::SetNativeTables(true);
+  for (CpuExtension e : all) q6bit::AllowCpuExtension(e, true);
+}
+
+// bf16 weights with x that vdpbf16ps and AMX must not take (they treat
+// subnormal inputs as zero and flush subnormal results): x that is not
+// bf16, and bf16 x small enough that products and sums are subnormal, or
+// that is subnormal itself. The kernel must notice and keep every tiny
+// product.
+TEST_P(LinearTest, BF16WeightsWithXThatVdpbf16psCannotTake) {
+  std::mt19937 rng(7);
+  const Weights c = MakeWeights(9, 2, 128, OutputType::kBF16, &rng);
+  for (size_t m : {3, 4, 8}) {  // AMX from 3 rows, vdpbf16ps from 4
+    const std::string rows = " M=" + std::to_string(m);
+    ExpectLinear(c, OutputType::kBF16, m, 0, c.rows, &rng, "float x" + rows, {false, 0});
+    ExpectLinear(c, OutputType::kBF16, m, 0, c.rows, &rng, "bf16 x ~2^-120" + rows, {true, -120});
+    ExpectLinear(c, OutputType::kBF16, m, 0, c.rows, &rng, "bf16 x ~2^-130" + rows, {true, -130});
+    ExpectLinear(c, OutputType::kBF16, m, 0, c.rows, &rng, "bf16 x ~2^-81" + rows, {true, -81});
+  }
 }
 
 void ExpectAllShapes(const std::string& variant) {
@@ -138,12 +191,12 @@ void ExpectAllShapes(const std::string& variant) {
   for (const Shape& s :
        {Shape{4, 5}, Shape{12, 3}, Shape{32, 3}, Shape{64, 3}, Shape{128, 2}, Shape{256, 2}}) {
     for (OutputType type : {OutputType::kF16, OutputType::kBF16, OutputType::kF32}) {
-      const Weights c = MakeWeights(7, s.groups_per_row, s.group_size, type, &rng);
+      const Weights c = MakeWeights(37, s.groups_per_row, s.group_size, type, &rng);
       for (size_t m = 1; m <= 17; ++m) {
         const std::string what = "G=" + std::to_string(s.group_size) +
                                  " K=" + std::to_string(c.cols) + " M=" + std::to_string(m) + " " +
                                  TypeName(type) + variant;
-        ExpectLinear(c, type, m, 0, c.rows, &rng, what);
+        ExpectLinear(c, type, m, 0, c.rows, &rng, what, {type == OutputType::kBF16, 0});
       }
     }
   }
@@ -154,8 +207,8 @@ void ExpectAllShapes(const std::string& variant) {
 TEST_P(LinearTest, RowRangeWritesOnlyItsColumns) {
   std::mt19937 rng(99);
   const Weights c = MakeWeights(9, 4, 32, OutputType::kBF16, &rng);
-  ExpectLinear(c, OutputType::kBF16, 5, 2, 7, &rng, "rows [2, 7)");
-  ExpectLinear(c, OutputType::kBF16, 3, 4, 4, &rng, "empty row range");
+  ExpectLinear(c, OutputType::kBF16, 5, 2, 7, &rng, "rows [2, 7)", {true, 0});
+  ExpectLinear(c, OutputType::kBF16, 3, 4, 4, &rng, "empty row range", {true, 0});
 }
 
 // K = 0 (no groups): every sum is empty, so y is 0.

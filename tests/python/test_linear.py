@@ -39,8 +39,13 @@ def weight(q, z, s, dtype):
     return q6bit.dequantize(q, z, s, dtype=dtype).view(q.shape[0], -1)
 
 
-def error_over_bound(y, x, w, bias):
-    """max |y - ref| / bound (see the module docstring); <= 1 passes."""
+def error_over_bound(y, x, w, bias, subnormal_slack=False):
+    """max |y - ref| / bound (see the module docstring); <= 1 passes.
+    subnormal_slack: inputs so small that sums are subnormal, where an fp32
+    rounding loses up to 2^-150 absolutely (gradual underflow) and the final
+    rounding half an ulp of the output type's subnormals; the bound gains
+    those (K + 1) * 2^-150 + 2^-134 (a kernel that flushed subnormals to
+    zero loses far more)."""
     xd, wd = x.double().reshape(-1, x.shape[-1]), w.double()
     ref = xd @ wd.T
     magnitude = xd.abs() @ wd.abs().T
@@ -51,26 +56,36 @@ def error_over_bound(y, x, w, bias):
     u = 2.0**-24
     u_out = UNIT_ROUNDOFF[x.dtype]
     bound = k * u / (1 - k * u) * (1 + u_out) * magnitude + u_out * ref.abs()
+    if subnormal_slack:
+        bound = bound + k * 2.0**-150 + 2.0**-134
     err = (y.double().reshape(ref.shape) - ref).abs()
     return (err / bound.clamp_min(1e-300)).max().item() if err.numel() else 0.0
 
 
 def _linear_targets():
-    """Every runnable kernel target, plus AVX3_DL without its AVX512_FP16
-    tables on CPUs that have them, so that both table builders run here."""
-    targets = [(t, True) for t in q6bit.kernel_targets()]
-    if ops.native_tables_in_use():
-        targets.append(("AVX3_DL", False))
-    return targets
+    """Every runnable kernel target with every CPU extension allowed, plus
+    on AVX3_DL each combination of the usable ones forbidden (portable
+    tables, fp32 FMAs instead of vdpbf16ps), so that every code path runs."""
+    variants = [(t, ()) for t in q6bit.kernel_targets()]
+    if "AVX3_DL" not in q6bit.kernel_targets():
+        return variants
+    q6bit.force_kernel_target("AVX3_DL")
+    usable = ops.cpu_extensions_in_use()
+    q6bit.force_kernel_target("")
+    for mask in range(1, 1 << len(usable)):
+        variants.append(("AVX3_DL", tuple(e for i, e in enumerate(usable) if mask >> i & 1)))
+    return variants
 
 
-@pytest.fixture(params=_linear_targets(), ids=lambda p: p[0] + ("" if p[1] else "-portable-tables"))
+@pytest.fixture(params=_linear_targets(), ids=lambda p: "-no-".join((p[0],) + p[1]))
 def linear_target(request):
-    target, native = request.param
+    target, forbidden = request.param
     q6bit.force_kernel_target(target)
-    ops.set_native_tables(native)
+    for name in forbidden:
+        ops.allow_cpu_extension(name, False)
     yield target
-    ops.set_native_tables(True)
+    for name in ops.CPU_EXTENSIONS:
+        ops.allow_cpu_extension(name, True)
     q6bit.force_kernel_target("")
 
 
@@ -104,6 +119,26 @@ def test_within_bound(linear_target, path, dtype, x_shape, with_bias, group_size
     y = ops.linear(x, q, z, s, bias)
     assert y.shape == (*x_shape, n) and y.dtype == dtype
     assert error_over_bound(y, x, w, bias) <= 1.0
+
+
+def test_default_threshold_by_dtype_and_cpu():
+    """The GEMV threshold is chosen per call by default: 16 rows of bf16 x
+    where the kernels use AMX tiles, 8 otherwise; a set value applies to
+    every dtype until -1 restores the default."""
+    before = ops.linear_config()
+    try:
+        ops.set_linear_config(gemv_max_m=-1)
+        assert ops.linear_config()[0] == -1
+        amx = "amx" in ops.cpu_extensions_in_use()
+        assert ops.gemv_max_m(torch.bfloat16) == (16 if amx else 8)
+        assert ops.gemv_max_m(torch.float16) == ops.gemv_max_m(torch.float32) == 8
+        ops.set_linear_config(gemv_max_m=3)
+        assert ops.gemv_max_m(torch.bfloat16) == ops.gemv_max_m(torch.float32) == 3
+        ops.set_linear_config(tile_bytes=1 << 20)  # None keeps gemv_max_m
+        assert ops.linear_config() == (3, 1 << 20)
+    finally:
+        ops.set_linear_config(*before)
+    assert ops.linear_config() == before
 
 
 @pytest.mark.parametrize("m", list(range(1, 18)))
@@ -147,6 +182,26 @@ def test_gemv_hostile_scales_match_dequantize(linear_target, dtype, group_size):
     assert torch.equal(y.isnan(), ref.isnan())
     keep = ~ref.isnan()
     assert torch.equal(y.double()[keep], ref[keep])
+
+
+@pytest.mark.parametrize("m", [3, 4, 8])  # AMX from 3 rows of x, vdpbf16ps from 4
+@pytest.mark.parametrize("exponent", [-81, -124, -130])
+def test_gemv_tiny_bf16_x_within_bound(linear_target, m, exponent):
+    """bf16 x so small that products are subnormal, or x itself is: the
+    vdpbf16ps path (which flushes subnormals) must not take it, and no tiny
+    product may be lost."""
+    q, z, s = sane_triple(19, 4, 128, seed=-exponent)
+    w = weight(q, z, s, torch.bfloat16)
+    gen = torch.Generator().manual_seed(m)
+    x = (torch.randn(m, 512, generator=gen, dtype=torch.float64) * 2.0**exponent).bfloat16()
+    assert x.abs().max() > 0
+    before = ops.linear_config()
+    ops.set_linear_config(gemv_max_m=1 << 30)
+    try:
+        y = ops.linear(x, q, z, s)
+    finally:
+        ops.set_linear_config(*before)
+    assert error_over_bound(y, x, w, None, subnormal_slack=True) <= 1.0
 
 
 @pytest.mark.parametrize("path", ["gemv", "tiled"], indirect=True)
