@@ -80,8 +80,8 @@ def add_arguments(p):
         action="store_true",
         help="packed mode: weights stay 6-bit in memory (0.39x bf16's bytes) and every "
         "matmul computes from them (--quantization q6bit-packed; CPU hosts). Less memory "
-        "and a faster start; decode about as fast as bf16 (faster at batch 1 on AVX-512 "
-        "VBMI + FP16 CPUs with many cores, slower at batch 8; BENCHMARKS.md); logits differ from "
+        "and a faster start; decode at least as fast as bf16, faster on AVX-512 VBMI CPUs with "
+        "many cores, at batch 8 too where they have AMX (BENCHMARKS.md); logits differ from "
         "the dense default's in the last bits (other summation order), so answers may too",
     )
     p.add_argument(

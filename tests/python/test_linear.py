@@ -101,6 +101,16 @@ def path(request):
     ops.set_linear_config(*before)
 
 
+def gemv_linear(x, q, z, s):
+    """ops.linear with the GEMV forced whatever the batch."""
+    before = ops.linear_config()
+    ops.set_linear_config(gemv_max_m=1 << 30)
+    try:
+        return ops.linear(x, q, z, s)
+    finally:
+        ops.set_linear_config(*before)
+
+
 X_SHAPES = {"1d": (), "2d": (5,), "3d": (2, 3)}
 
 
@@ -172,12 +182,7 @@ def test_gemv_hostile_scales_match_dequantize(linear_target, dtype, group_size):
     s = bits.to(torch.int16).view(torch.float16).view(n, 1, 1)
     w = weight(q, z, s, dtype)
     x = torch.eye(group_size, dtype=dtype)[:8]
-    before = ops.linear_config()
-    ops.set_linear_config(gemv_max_m=1 << 30)
-    try:
-        y = ops.linear(x, q, z, s)
-    finally:
-        ops.set_linear_config(*before)
+    y = gemv_linear(x, q, z, s)
     ref = x.double() @ w.double().T
     assert torch.equal(y.isnan(), ref.isnan())
     keep = ~ref.isnan()
@@ -195,12 +200,7 @@ def test_gemv_tiny_bf16_x_within_bound(linear_target, m, exponent):
     gen = torch.Generator().manual_seed(m)
     x = (torch.randn(m, 512, generator=gen, dtype=torch.float64) * 2.0**exponent).bfloat16()
     assert x.abs().max() > 0
-    before = ops.linear_config()
-    ops.set_linear_config(gemv_max_m=1 << 30)
-    try:
-        y = ops.linear(x, q, z, s)
-    finally:
-        ops.set_linear_config(*before)
+    y = gemv_linear(x, q, z, s)
     assert error_over_bound(y, x, w, None, subnormal_slack=True) <= 1.0
 
 
