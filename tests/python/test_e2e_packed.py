@@ -1,5 +1,5 @@
 """End to end: packed mode (--quantization q6bit-packed) through real vLLM
-on 127.0.0.1, against the dense default on the same checkpoint.
+on 127.0.0.1, against the dense default on the same checkpoint, at TP 1 and 2.
 
 Packed mode computes every matmul from the packed triples with the same
 bit-exact weights, but sums in another order than vLLM's bf16 GEMM: logits
@@ -30,14 +30,24 @@ pytestmark = [
 from q6bit.cli.server import pick_port  # noqa: E402
 
 TIMEOUT = 900
-KEEPS_RE = re.compile(r"q6bit: rank 0/1 keeps ([0-9.]+) M weights packed")
-DEQUANT_RE = re.compile(r"q6bit: rank 0/1 dequantized ([0-9.]+) M of ([0-9.]+) M weights")
-HELD_RE = re.compile(r"q6bit: rank 0/1 holds ([0-9.]+) GB of parameters and buffers")
+KEEPS_RE = r"q6bit: rank 0/{tp} keeps ([0-9.]+) M weights packed"
+DEQUANT_RE = r"q6bit: rank 0/{tp} dequantized ([0-9.]+) M of ([0-9.]+) M weights"
+HELD_RE = r"q6bit: rank 0/{tp} holds ([0-9.]+) GB of parameters and buffers"
+
+# model, group size (None: the demo's), tensor-parallel size
+CASES = {
+    "smollm2": ("smollm2", None, 1),
+    "qwen3-tiny": ("qwen3-tiny", None, 1),
+    # vLLM shards the packed triples itself: each rank computes from its half
+    # (G = 64: the row-parallel shards must end on group edges)
+    "qwen3-tiny-g64-tp2": ("qwen3-tiny", 64, 2),
+}
 
 
-def offline(model, out_dir, label: str, packed: bool) -> tuple[dict, str]:
+def offline(model, out_dir, label: str, packed: bool, tp: int = 1) -> tuple[dict, str]:
     out = out_dir / f"{label}.json"
     cmd = [sys.executable, "-m", "q6bit.cli.offline", str(model), "--out", str(out)]
+    cmd += ["--tp", str(tp)]
     proc = subprocess.run(
         cmd + (["--packed"] if packed else []), capture_output=True, text=True, timeout=TIMEOUT
     )
@@ -47,15 +57,16 @@ def offline(model, out_dir, label: str, packed: bool) -> tuple[dict, str]:
     return json.loads(out.read_text()), log
 
 
-@pytest.fixture(scope="module", params=["smollm2", "qwen3-tiny"])
+@pytest.fixture(scope="module", params=list(CASES))
 def runs(request, tmp_path_factory):
     from q6bit.testing.demo_models import demo_path
 
-    model = demo_path(request.param, "q6bit")
+    which, group_size, tp = CASES[request.param]
+    model = demo_path(which, "q6bit", group_size=group_size)
     d = tmp_path_factory.mktemp(f"packed-{request.param}")
-    dense, dense_log = offline(model, d, "dense", packed=False)
-    packed, packed_log = offline(model, d, "packed", packed=True)
-    return {"model": request.param, "dense": dense, "packed": packed,
+    dense, dense_log = offline(model, d, "dense", packed=False, tp=tp)
+    packed, packed_log = offline(model, d, "packed", packed=True, tp=tp)
+    return {"model": request.param, "tp": tp, "dense": dense, "packed": packed,
             "dense_log": dense_log, "packed_log": packed_log}  # fmt: skip
 
 
@@ -79,16 +90,18 @@ def test_packed_greedy_answers_equal_the_dense_ones(runs):
 
 
 def test_packed_mode_keeps_every_weight_packed(runs):
-    log = runs["packed_log"]
-    kept = KEEPS_RE.search(log)
-    done = DEQUANT_RE.search(log)
+    log, tp = runs["packed_log"], runs["tp"]
+    kept = re.search(KEEPS_RE.format(tp=tp), log)
+    done = re.search(DEQUANT_RE.format(tp=tp), log)
     assert kept and done, log[-4000:]
     assert float(done.group(1)) == 0.0  # nothing dequantized while loading
-    assert float(kept.group(1)) == pytest.approx(float(done.group(2)), rel=0.02)
+    # each rank keeps its 1/tp of the model's weights (plus the replicated
+    # norms, and vocab padding on the last rank)
+    assert float(kept.group(1)) == pytest.approx(float(done.group(2)) / tp, rel=0.02)
     # vs the same weights in bf16, 2 B each (the dense worker's own parameter
     # bytes do not show them: vLLM's CPU GEMM moves its weights out of them)
-    bf16_gb = 2 * float(done.group(2)) / 1e3
-    packed_held = float(HELD_RE.search(log).group(1))
+    bf16_gb = 2 * float(done.group(2)) / tp / 1e3
+    packed_held = float(re.search(HELD_RE.format(tp=tp), log).group(1))
     # packed triples: 0.75 + 3/G bytes a weight vs 2 (bf16), norms stay bf16
     assert packed_held <= 0.45 * bf16_gb, (packed_held, bf16_gb)
 
