@@ -94,9 +94,12 @@ def dequantize(
     if _use_device_op(backend, qweight, zero_point, scales):
         return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
     if _use_kernels(backend, qweight, zero_point, scales):
-        if huge_pages or (scales.requires_grad and torch.is_grad_enabled()):  # .out: no grad
+        # .out has no autograd, and torch.compile cannot take it (its result
+        # aliases `out`, which functionalization refuses for custom ops)
+        functional = huge_pages or torch.compiler.is_compiling()
+        if functional or (scales.requires_grad and torch.is_grad_enabled()):
             return torch.ops.q6bit.dequantize(qweight, zero_point, scales, dtype=dtype)
-        out = torch.empty(_output_numel(qweight), dtype=dtype, device=qweight.device)
+        out = torch.empty(_output_shape(qweight), dtype=dtype, device=qweight.device)
         return torch.ops.q6bit.dequantize.out(qweight, zero_point, scales, out=out)
     return as_dtype(reference.calculate_dequant(qweight, zero_point, scales), dtype)
 
@@ -117,11 +120,12 @@ def as_dtype(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return out
 
 
-def _output_numel(qweight: torch.Tensor) -> int:
-    """Weights in a triple's output (the op itself checks the shape)."""
-    if qweight.dim() < 1 or qweight.shape[-1] % 3:
-        return 0  # invalid: the op raises its own error
-    return qweight.numel() // 3 * 4
+def _output_shape(qweight: torch.Tensor) -> list[int]:
+    """A triple's output shape, [..., n_groups * G] (the op itself checks
+    the triple)."""
+    if qweight.dim() < 2 or qweight.shape[-1] % 3:
+        return [0]  # invalid: the op raises its own error
+    return [*qweight.shape[:-2], qweight.shape[-2] * (qweight.shape[-1] // 3 * 4)]
 
 
 def dequantize_into(

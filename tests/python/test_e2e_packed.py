@@ -1,5 +1,6 @@
 """End to end: packed mode (--quantization q6bit-packed) through real vLLM
-on 127.0.0.1, against the dense default on the same checkpoint, at TP 1 and 2.
+on 127.0.0.1, against the dense default on the same checkpoint: at TP 1 and 2,
+eager and compiled.
 
 Packed mode computes every matmul from the packed triples with the same
 bit-exact weights, but sums in another order than vLLM's bf16 GEMM: logits
@@ -34,20 +35,26 @@ KEEPS_RE = r"q6bit: rank 0/{tp} keeps ([0-9.]+) M weights packed"
 DEQUANT_RE = r"q6bit: rank 0/{tp} dequantized ([0-9.]+) M of ([0-9.]+) M weights"
 HELD_RE = r"q6bit: rank 0/{tp} holds ([0-9.]+) GB of parameters and buffers"
 
-# model, group size (None: the demo's), tensor-parallel size
+# model, group size (None: the demo's), tensor-parallel size, torch.compile
 CASES = {
-    "smollm2": ("smollm2", None, 1),
-    "qwen3-tiny": ("qwen3-tiny", None, 1),
+    "smollm2": ("smollm2", None, 1, False),
+    "qwen3-tiny": ("qwen3-tiny", None, 1, False),
     # vLLM shards the packed triples itself: each rank computes from its half
     # (G = 64: the row-parallel shards must end on group edges)
-    "qwen3-tiny-g64-tp2": ("qwen3-tiny", 64, 2),
+    "qwen3-tiny-g64-tp2": ("qwen3-tiny", 64, 2, False),
+    # vLLM's compiled model (Inductor) against the compiled dense one: compiling
+    # changes vLLM's own bf16 arithmetic (2 of 8 greedy answers differ from
+    # eager, dense and packed alike), not what the packed ops compute
+    "qwen3-tiny-compiled": ("qwen3-tiny", None, 1, True),
 }
 
 
-def offline(model, out_dir, label: str, packed: bool, tp: int = 1) -> tuple[dict, str]:
+def offline(
+    model, out_dir, label: str, packed: bool, tp: int = 1, compile: bool = False
+) -> tuple[dict, str]:
     out = out_dir / f"{label}.json"
     cmd = [sys.executable, "-m", "q6bit.cli.offline", str(model), "--out", str(out)]
-    cmd += ["--tp", str(tp)]
+    cmd += ["--tp", str(tp)] + (["--compile"] if compile else [])
     proc = subprocess.run(
         cmd + (["--packed"] if packed else []), capture_output=True, text=True, timeout=TIMEOUT
     )
@@ -61,11 +68,11 @@ def offline(model, out_dir, label: str, packed: bool, tp: int = 1) -> tuple[dict
 def runs(request, tmp_path_factory):
     from q6bit.testing.demo_models import demo_path
 
-    which, group_size, tp = CASES[request.param]
+    which, group_size, tp, compile = CASES[request.param]
     model = demo_path(which, "q6bit", group_size=group_size)
     d = tmp_path_factory.mktemp(f"packed-{request.param}")
-    dense, dense_log = offline(model, d, "dense", packed=False, tp=tp)
-    packed, packed_log = offline(model, d, "packed", packed=True, tp=tp)
+    dense, dense_log = offline(model, d, "dense", packed=False, tp=tp, compile=compile)
+    packed, packed_log = offline(model, d, "packed", packed=True, tp=tp, compile=compile)
     return {"model": request.param, "tp": tp, "dense": dense, "packed": packed,
             "dense_log": dense_log, "packed_log": packed_log}  # fmt: skip
 

@@ -43,6 +43,22 @@ def test_dequantize_out(dtype):
         )
 
 
+@pytest.mark.parametrize("huge_pages", [True, False])
+def test_dequantize_compiles_fullgraph(huge_pages):
+    """q6bit.dequantize under torch.compile (fullgraph, dynamic shapes), as
+    packed mode's embedding lookups run in a compiled vLLM model: the same
+    bits as eager, with either allocation choice."""
+    fn = torch.compile(
+        lambda q, z, s: q6bit.dequantize(q, z, s, dtype=torch.bfloat16, huge_pages=huge_pages),
+        fullgraph=True,
+        dynamic=True,
+        backend="aot_eager",
+    )
+    for q, z, s in triples()[:2]:
+        want = q6bit.dequantize(q, z, s, dtype=torch.bfloat16)
+        assert torch.equal(fn(q, z, s).view(torch.int16), want.view(torch.int16))
+
+
 def test_dequantize_list():
     qs, zs, ss = (list(x) for x in zip(*triples()))
     torch.library.opcheck(torch.ops.q6bit.dequantize_list.default, (qs, zs, ss))
