@@ -13,7 +13,7 @@
 // The packed bytes (0.75 + 3/G per weight) are read from memory once per
 // call. On AVX3_DL (AVX-512 VBMI) groups that are whole chunks of 64 take
 // kernels/linear_vbmi-inl.h instead: each group's 64 possible weights in
-// byte tables, looked up with byte permutes (~2x fewer instructions per
+// tables, looked up with permutes (~2x fewer instructions per
 // weight than decoding each one; BENCHMARKS.md, "Packed linear"); bf16
 // weights with bf16 x then multiply in AMX tiles (kernels/linear_amx-inl.h)
 // or with vdpbf16ps where the CPU has them.

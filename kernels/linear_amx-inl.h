@@ -1,18 +1,20 @@
 // The packed matmul's decode path on CPUs with AMX-BF16 (Sapphire Rapids
 // and later), for bf16 weights and bf16 x: included once per target by
-// kernels/linear-inl.h, empty except on AVX3_DL (whose VBMI byte tables,
-// kernels/linear_vbmi-inl.h, make the weights).
+// kernels/linear-inl.h, empty except on AVX3_DL (whose VBMI word tables,
+// kernels/linear_tables-inl.h, make the weights).
 //
 // Why: with fp32 FMAs (or vdpbf16ps) every row of x costs vector ops per
 // 64 weights, so M = 8 decodes at a third of M = 1's speed, far from the
 // memory bound. A tile multiply (tdpbf16ps) takes 16 weight rows x 32 k
 // against all M <= 16 rows of x at once; what is left per 64 weights is
-// the table lookup (6 byte shuffles) and two stores.
+// the table lookup (5 shuffles) and two stores.
 //
-// Layout: A = 16 weight rows x 32 k of bf16 weights (two tiles per chunk
-// of 64 codes, k 0..31 and 32..63, as ChunkBF16Words makes them), B = x in
-// AMX's pair ("VNNI") layout, 16 pairs of k x M rows, C = 16 weight rows x
-// M fp32 sums (two tiles, one per half of each chunk, added at the end).
+// Layout: A = 16 weight rows x 32 bf16 weights (two tiles per chunk of 64
+// codes, its even and its odd k, as ChunkBF16Words makes them), B = x in
+// AMX's pair ("VNNI") layout, 16 pairs of k x M rows, of x in the order
+// BF16ProductsX gives it (each 64 values' even k, then their odd k: pair p
+// of A's row meets pair p of B's column), C = 16 weight rows x M fp32 sums
+// (two tiles, one per half of each chunk, added at the end).
 //
 // Exactness: tdpbf16ps adds exact bf16 products into fp32 with round to
 // nearest even, treating subnormal inputs as zero and flushing subnormal
@@ -39,7 +41,8 @@
 #include <vector>
 
 #include "hwy/highway.h"
-#include "kernels/linear_vbmi-inl.h"
+#include "kernels/linear_bf16dot-inl.h"
+#include "kernels/linear_tables-inl.h"
 #include "kernels/q6bit_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -107,7 +110,7 @@ Q6BIT_AMX_ATTR HWY_NOINLINE void LinearRowsAmx(const uint16_t* HWY_RESTRICT xb, 
   const size_t group_bytes = PackedBytesPerGroup(group_size);
   const size_t row_bytes = groups * group_bytes;
   const bool native = CpuExtensionUsable(CpuExtension::kFP16Tables);
-  const ChunkUnpack unpack = MakeChunkUnpackBF16();
+  const ChunkUnpack unpack = MakeChunkUnpackWords();
   HWY_ALIGN uint8_t tables[kAmxRows * TableBytes<kBF16>()];
   // A's two tiles, in two sets used in turn, so that one chunk's stores
   // need not wait for the tile loads of the one before. Rows past a short
@@ -136,11 +139,11 @@ Q6BIT_AMX_ATTR HWY_NOINLINE void LinearRowsAmx(const uint16_t* HWY_RESTRICT xb, 
           const uint8_t* packed = qweight + n0 * row_bytes + g * group_bytes + i / kVbmiChunk * 48;
           for (size_t r = 0; r < rows; ++r, packed += row_bytes) {
             _mm_prefetch(reinterpret_cast<const char*>(packed) + kAmxPrefetchBytes, _MM_HINT_T0);
-            __m512i low, high;
-            ChunkBF16Words(packed, unpack, LoadTables<kBF16>(tables + r * TableBytes<kBF16>()), low,
-                           high);
-            _mm512_store_si512(a0 + r * 64, low);
-            _mm512_store_si512(a1 + r * 64, high);
+            __m512i even, odd;
+            ChunkBF16Words(packed, unpack, LoadTables<kBF16>(tables + r * TableBytes<kBF16>()),
+                           even, odd);
+            _mm512_store_si512(a0 + r * 64, even);
+            _mm512_store_si512(a1 + r * 64, odd);
           }
           const uint32_t* b = pairs.data() + k / 2 * m;
           _tile_loadd(2, a0, 64);

@@ -1,0 +1,145 @@
+// bf16 products for bf16 weights and bf16 x in the packed matmul's decode
+// path (AVX3_DL, kernels/linear_vbmi-inl.h): x as bf16 bits in the order
+// the word tables give the weights (BF16ProductsX, shared with the AMX
+// tiles of kernels/linear_amx-inl.h), and the vdpbf16ps row pass for CPUs
+// with AVX512_BF16 (Zen 4/5, Cooper Lake, Sapphire Rapids and later).
+// Included once per target; empty except on AVX3_DL.
+//
+// Exactness: vdpbf16ps (and AMX's tdpbf16ps) treat subnormal inputs as
+// zero and flush subnormal results, whatever MXCSR says, so they take only
+// x that BF16BitsOfX passes; see there.
+
+#if defined(Q6BIT_KERNELS_LINEAR_BF16DOT_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef Q6BIT_KERNELS_LINEAR_BF16DOT_INL_H_
+#undef Q6BIT_KERNELS_LINEAR_BF16DOT_INL_H_
+#else
+#define Q6BIT_KERNELS_LINEAR_BF16DOT_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vector>
+
+#include "hwy/highway.h"
+#include "kernels/linear_rows-inl.h"
+#include "kernels/linear_tables-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace q6bit {
+namespace HWY_NAMESPACE {
+
+#if Q6BIT_HAVE_VBMI_LINEAR
+
+// x as bf16 bits into `xb`, each 64 values' even ones first, then their
+// odd ones: ChunkBF16Words' even and odd weight words then meet their x
+// pair by pair (vdpbf16ps and tdpbf16ps multiply word pairs). True when
+// every x is a bf16 value (so the bits are exact) that is zero or at least
+// 2^-80 in magnitude: with |x| >= 2^-80 and the weights' |w| >= 2^-24
+// (fp16 values), every product and every partial sum is a multiple of
+// 2^-111, so a nonzero one is >= 2^-111, never subnormal: the flushing
+// never applies and each step is an exact product added with one round to
+// nearest even, as an FMA does. Other x (fp16 or fp32 activations, tiny
+// values) take the FMA path. `count` is a multiple of 64.
+HWY_INLINE bool BF16BitsOfX(const float* HWY_RESTRICT x, size_t count, uint16_t* HWY_RESTRICT xb) {
+  const __m512i low_mask = _mm512_set1_epi32(0xFFFF);
+  const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+  const __m512i smallest = _mm512_set1_epi32((127 - 80) << 23);  // 2^-80
+  // High words of 32 floats a:b, the even floats' then the odd ones'.
+  HWY_ALIGN static constexpr uint16_t kEvenOdd[32] = {1,  5,  9,  13, 17, 21, 25, 29, 33, 37, 41,
+                                                      45, 49, 53, 57, 61, 3,  7,  11, 15, 19, 23,
+                                                      27, 31, 35, 39, 43, 47, 51, 55, 59, 63};
+  const __m512i even_odd = _mm512_load_si512(kEvenOdd);
+  __mmask16 bad = 0;
+  const auto load = [&](const float* p) HWY_ATTR {
+    const __m512i bits = _mm512_loadu_si512(p);
+    const __m512i abs = _mm512_and_si512(bits, magnitude);
+    bad |= _mm512_test_epi32_mask(bits, low_mask);
+    bad |= _mm512_mask_cmplt_epi32_mask(_mm512_test_epi32_mask(abs, abs), abs, smallest);
+    return bits;
+  };
+  for (size_t i = 0; i < count; i += 64) {
+    const __m512i a = load(x + i), b = load(x + i + 16), c = load(x + i + 32), d = load(x + i + 48);
+    const __m512i ab = _mm512_permutex2var_epi16(a, even_odd, b);
+    const __m512i cd = _mm512_permutex2var_epi16(c, even_odd, d);
+    _mm512_storeu_si512(xb + i, _mm512_shuffle_i64x2(ab, cd, 0x44));       // evens
+    _mm512_storeu_si512(xb + i + 32, _mm512_shuffle_i64x2(ab, cd, 0xEE));  // odds
+  }
+  return bad == 0;
+}
+
+// x as BF16BitsOfX makes it, in a buffer of this thread's, or null where x
+// does not qualify.
+HWY_INLINE const uint16_t* BF16ProductsX(const float* HWY_RESTRICT x, size_t count) {
+  thread_local std::vector<uint16_t> bits;
+  if (bits.size() < count) bits.resize(count);
+  return BF16BitsOfX(x, count, bits.data()) ? bits.data() : nullptr;
+}
+
+#define Q6BIT_BF16_DOT_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
+
+// Rows [0, kRows) of bf16 x (`xb`, BF16ProductsX) against `groups` groups
+// of one packed weight row whose word tables are `tables`, as
+// DotPackedRowVbmi: vdpbf16ps adds pairs of exact products, half the
+// instructions of fp32 FMAs, and the weights need no widening.
+template <size_t kRows>
+Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTRICT packed,
+                                                        const uint8_t* HWY_RESTRICT tables,
+                                                        size_t group_size, size_t groups,
+                                                        const uint16_t* HWY_RESTRICT xb, size_t K,
+                                                        bool accumulate, float* HWY_RESTRICT y,
+                                                        size_t ldy) {
+  static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
+  const ChunkUnpack unpack = MakeChunkUnpackWords();
+  __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
+#define Q6BIT_ROW_DOT(r)                                                                    \
+  if constexpr (kRows > r) {                                                                \
+    a##r = _mm512_dpbf16_ps(a##r, (__m512bh)even, (__m512bh)_mm512_loadu_si512(xr##r));     \
+    b##r = _mm512_dpbf16_ps(b##r, (__m512bh)odd, (__m512bh)_mm512_loadu_si512(xr##r + 32)); \
+  }
+  size_t k = 0;
+  for (size_t g = 0; g < groups; ++g) {
+    const WordTables t =
+        LoadTables<OutputType::kBF16>(tables + g * TableBytes<OutputType::kBF16>());
+    for (size_t i = 0; i < group_size; i += kVbmiChunk, k += kVbmiChunk, packed += 48) {
+      __m512i even, odd;
+      ChunkBF16Words(packed, unpack, t, even, odd);
+      const uint16_t *xr0 = xb + k, *xr1 = xr0 + K, *xr2 = xr1 + K, *xr3 = xr2 + K;
+      const uint16_t *xr4 = xr3 + K, *xr5 = xr4 + K, *xr6 = xr5 + K, *xr7 = xr6 + K;
+      // clang-format off
+      Q6BIT_ROW_DOT(0)
+      Q6BIT_ROW_DOT(1)
+      Q6BIT_ROW_DOT(2)
+      Q6BIT_ROW_DOT(3)
+      Q6BIT_ROW_DOT(4)
+      Q6BIT_ROW_DOT(5)
+      Q6BIT_ROW_DOT(6)
+      Q6BIT_ROW_DOT(7)
+      // clang-format on
+    }
+  }
+#undef Q6BIT_ROW_DOT
+  StoreRowSums<kRows>(accumulate, y, ldy, a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6,
+                      a7, b7);
+}
+
+// One pass of `rows` rows of bf16 x over a block of one weight row's groups.
+Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPassBF16Dot(size_t rows, const uint8_t* packed,
+                                                     const uint8_t* tables, size_t group_size,
+                                                     size_t groups, const uint16_t* xb, size_t K,
+                                                     bool accumulate, float* y, size_t ldy) {
+  WithRowCount<8>(rows, [&](auto r) Q6BIT_BF16_DOT_ATTR {
+    DotPackedRowBF16Dot<decltype(r)::value>(packed, tables, group_size, groups, xb, K, accumulate,
+                                            y, ldy);
+  });
+}
+
+#endif  // Q6BIT_HAVE_VBMI_LINEAR
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace q6bit
+HWY_AFTER_NAMESPACE();
+
+#endif  // Q6BIT_KERNELS_LINEAR_BF16DOT_INL_H_
