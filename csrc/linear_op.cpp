@@ -25,6 +25,9 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "csrc/validate.h"
@@ -131,9 +134,18 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& qweight, const at::Tens
 
 LinearConfig GetLinearConfig() { return config; }
 
-void SetLinearConfig(int64_t gemv_max_m, int64_t tile_bytes) {
-  if (gemv_max_m >= 0 || gemv_max_m == kAutoGemvMaxM) config.gemv_max_m = gemv_max_m;
-  if (tile_bytes > 0) config.tile_bytes = tile_bytes;
+void SetLinearConfig(std::optional<int64_t> gemv_max_m, std::optional<int64_t> tile_bytes) {
+  if (gemv_max_m && *gemv_max_m < 0 && *gemv_max_m != kAutoGemvMaxM) {
+    throw std::invalid_argument(
+        "q6bit.linear: gemv_max_m must be >= 0, or -1 for the default, got " +
+        std::to_string(*gemv_max_m));
+  }
+  if (tile_bytes && *tile_bytes <= 0) {
+    throw std::invalid_argument("q6bit.linear: tile_bytes must be > 0, got " +
+                                std::to_string(*tile_bytes));
+  }
+  if (gemv_max_m) config.gemv_max_m = *gemv_max_m;
+  if (tile_bytes) config.tile_bytes = *tile_bytes;
 }
 
 int64_t GemvMaxM(c10::ScalarType dtype) {

@@ -6,6 +6,8 @@
 #include <c10/core/ScalarType.h>
 #include <stdint.h>
 
+#include <optional>
+
 namespace q6bit {
 
 // LinearConfig::gemv_max_m's "chosen per call" value (GemvMaxM).
@@ -21,9 +23,10 @@ struct LinearConfig {
 };
 
 LinearConfig GetLinearConfig();
-// Not thread-safe against running ops. gemv_max_m >= 0 or kAutoGemvMaxM
-// sets it, other values keep it; tile_bytes > 0 sets it, others keep it.
-void SetLinearConfig(int64_t gemv_max_m, int64_t tile_bytes);
+// Not thread-safe against running ops. A value given sets it (gemv_max_m
+// >= 0 or kAutoGemvMaxM, tile_bytes > 0: anything else throws
+// std::invalid_argument, nothing changed); nullopt keeps it.
+void SetLinearConfig(std::optional<int64_t> gemv_max_m, std::optional<int64_t> tile_bytes);
 
 // The batch threshold that applies to x of `dtype` now: the configured
 // one, or by default 16 for bf16 x where the kernels use AMX tiles (a

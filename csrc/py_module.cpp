@@ -60,10 +60,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       },
       "q6bit.linear's (gemv_max_m, tile_bytes): batches M <= gemv_max_m take the packed GEMV "
       "(-1: by dtype and CPU)");
-  m.def("set_linear_config", &q6bit::SetLinearConfig, pybind11::arg("gemv_max_m") = -2,
-        pybind11::arg("tile_bytes") = -1,
+  m.def("set_linear_config", &q6bit::SetLinearConfig,
+        pybind11::arg("gemv_max_m") = pybind11::none(),
+        pybind11::arg("tile_bytes") = pybind11::none(),
         "Sets q6bit.linear's tuning (tests, benchmarks): gemv_max_m >= 0, or -1 for the "
-        "default by dtype and CPU; other values keep the current ones");
+        "default by dtype and CPU; tile_bytes > 0; None keeps a value (ValueError otherwise)");
   m.def(
       "gemv_max_m", [](bool bf16) { return q6bit::GemvMaxM(bf16 ? c10::kBFloat16 : c10::kFloat); },
       pybind11::arg("bf16"), "The batch threshold that applies now to bf16 x (true) or other x");

@@ -298,6 +298,11 @@ void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
   }
 }
 
+// Whether this target's LinearRows has the AVX3_DL paths that use the
+// CpuExtensions (a dispatch, not a name comparison: GemvMaxM asks on every
+// q6bit.linear call).
+inline bool UsesCpuExtensionsT() { return Q6BIT_HAVE_VBMI_LINEAR != 0; }
+
 inline void LinearRowsT(const float* HWY_RESTRICT x, size_t M, size_t K,
                         const uint8_t* HWY_RESTRICT qweight, const int8_t* HWY_RESTRICT zero_point,
                         const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,

@@ -20,6 +20,7 @@
 namespace q6bit {
 
 HWY_EXPORT(LinearRowsT);
+HWY_EXPORT(UsesCpuExtensionsT);
 
 namespace {
 
@@ -70,7 +71,7 @@ bool CpuExtensionUsable(CpuExtension extension) {
 }
 
 bool CpuExtensionInUse(CpuExtension extension) {
-  return CpuExtensionUsable(extension) && ActiveTarget() == "AVX3_DL";
+  return CpuExtensionUsable(extension) && HWY_DYNAMIC_DISPATCH(UsesCpuExtensionsT)();
 }
 
 void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,

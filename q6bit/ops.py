@@ -216,10 +216,9 @@ def linear_config() -> tuple[int, int]:
 
 def set_linear_config(gemv_max_m: int | None = None, tile_bytes: int | None = None) -> None:
     """Retunes q6bit.linear for tests and benchmarks: gemv_max_m >= 0, or -1
-    for the default; None keeps a value."""
-    _load_extension().set_linear_config(
-        -2 if gemv_max_m is None else gemv_max_m, -1 if tile_bytes is None else tile_bytes
-    )
+    for the default; tile_bytes > 0; None keeps a value. Other values raise
+    ValueError and change nothing."""
+    _load_extension().set_linear_config(gemv_max_m, tile_bytes)
 
 
 def gemv_max_m(dtype: torch.dtype) -> int:

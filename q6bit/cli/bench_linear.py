@@ -62,8 +62,8 @@ def add_arguments(p):
         default=[],
         choices=ops.CPU_EXTENSIONS,
         help="forbid one of the GEMV's x86 extensions beyond AVX3_DL where the CPU has it "
-        "(fp16-tables: AVX512_FP16 weight tables; bf16-dot: AVX512_BF16 vdpbf16ps), to compare; "
-        "may be repeated",
+        "(fp16-tables: AVX512_FP16 weight tables; bf16-dot: AVX512_BF16 vdpbf16ps; amx: AMX-BF16 "
+        "tiles), to compare; may be repeated",
     )
     p.add_argument(
         "--portable-tables",

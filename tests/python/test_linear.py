@@ -151,6 +151,16 @@ def test_default_threshold_by_dtype_and_cpu():
     assert ops.linear_config() == before
 
 
+@pytest.mark.parametrize(
+    "kwargs, what", [({"gemv_max_m": -2}, "gemv_max_m"), ({"tile_bytes": 0}, "tile_bytes")]
+)
+def test_bad_input_linear_config_raises_and_keeps(kwargs, what):
+    before = ops.linear_config()
+    with pytest.raises(ValueError, match=what):
+        ops.set_linear_config(**kwargs)
+    assert ops.linear_config() == before
+
+
 @pytest.mark.parametrize("m", list(range(1, 18)))
 def test_every_batch_size_by_default_threshold(m, threads):
     """Default threshold: both paths across M = 1..17, 1 and 2 threads."""
