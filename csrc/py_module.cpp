@@ -37,6 +37,7 @@ int64_t ParallelThreads() {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   pybind11::enum_<q6bit::CpuExtension>(m, "CpuExtension")
       .value("fp16_tables", q6bit::CpuExtension::kFP16Tables)
+      .value("bf16_tables", q6bit::CpuExtension::kBF16Tables)
       .value("bf16_dot", q6bit::CpuExtension::kBF16Dot)
       .value("amx", q6bit::CpuExtension::kAmx);
   m.doc() = "q6bit kernels: torch.ops.q6bit.* tensor ops plus kernel-target helpers";

@@ -252,10 +252,11 @@ void LinearRowsInRegisters(const float* HWY_RESTRICT x, size_t M, size_t K,
 // weights (the GEMV probe, 16-core host and 2-core box, BENCHMARKS.md):
 // AMX 40-44 vs 22-32 G weights/s at M = 4, 43-47 vs 16 at M = 8, but
 // 28-39 vs 52-54 at M = 1 (a tile multiply costs the same for 1 row of x
-// as for 16) and even at M = 2; vdpbf16ps +15-33% at M = 4 on both hosts,
-// even or worse below.
+// as for 16) and even at M = 2; vdpbf16ps +15-33% at M = 4 on both Intel
+// hosts, even or worse below; on the Zen 5 box (2 threads, out of cache)
+// vdpbf16ps was faster from 1 row: 35 vs 41 G weights/s at M = 1, 17.5 vs
+// 34 at M = 2 (BF16DotMinRows).
 constexpr size_t kAmxMinRows = 3;
-constexpr size_t kBF16DotMinRows = 4;
 
 template <OutputType kWeight>
 void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
@@ -274,7 +275,7 @@ void LinearRowsOf(const float* HWY_RESTRICT x, size_t M, size_t K,
     const uint16_t* xb = nullptr;
     if constexpr (kWeight == OutputType::kBF16) {
       const bool amx = M >= kAmxMinRows && CpuExtensionUsable(CpuExtension::kAmx);
-      const bool dot = M >= kBF16DotMinRows && CpuExtensionUsable(CpuExtension::kBF16Dot);
+      const bool dot = M >= BF16DotMinRows() && CpuExtensionUsable(CpuExtension::kBF16Dot);
       if (amx || dot) xb = BF16ProductsX(x, M * K);
       if (amx && xb != nullptr) {
         return LinearRowsAmx(xb, M, K, qweight, zero_point, scales_f16, group_size, row_begin,

@@ -24,7 +24,7 @@ HWY_EXPORT(UsesCpuExtensionsT);
 
 namespace {
 
-bool allowed[3] = {true, true, true};
+bool allowed[4] = {true, true, true, true};
 
 #if HWY_ARCH_X86
 // Linux lends the AMX tile registers to a process that asks (5.16 and
@@ -49,6 +49,7 @@ bool CpuHas(CpuExtension extension) {
     case CpuExtension::kFP16Tables:
       return bf16 && fp16;
     case CpuExtension::kBF16Dot:
+    case CpuExtension::kBF16Tables:
       return bf16;
     case CpuExtension::kAmx:
       return amx;
@@ -68,6 +69,15 @@ void AllowCpuExtension(CpuExtension extension, bool allow) {
 
 bool CpuExtensionUsable(CpuExtension extension) {
   return allowed[static_cast<int>(extension)] && CpuHas(extension);
+}
+
+size_t BF16DotMinRows() {
+#if HWY_ARCH_X86
+  static const bool amd = __builtin_cpu_is("amd");
+  return amd ? 1 : 4;
+#else
+  return 4;
+#endif
 }
 
 bool CpuExtensionInUse(CpuExtension extension) {

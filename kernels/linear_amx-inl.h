@@ -109,7 +109,7 @@ Q6BIT_AMX_ATTR HWY_NOINLINE void LinearRowsAmx(const uint16_t* HWY_RESTRICT xb, 
   const size_t groups = K / group_size;
   const size_t group_bytes = PackedBytesPerGroup(group_size);
   const size_t row_bytes = groups * group_bytes;
-  const bool native = CpuExtensionUsable(CpuExtension::kFP16Tables);
+  const BF16TableBuilder builder = ChooseBF16TableBuilder();
   const ChunkUnpack unpack = MakeChunkUnpackWords();
   HWY_ALIGN uint8_t tables[kAmxRows * TableBytes<kBF16>()];
   // A's two tiles, in two sets used in turn, so that one chunk's stores
@@ -130,7 +130,7 @@ Q6BIT_AMX_ATTR HWY_NOINLINE void LinearRowsAmx(const uint16_t* HWY_RESTRICT xb, 
       _tile_zero(0);
       _tile_zero(1);
       for (size_t g = 0; g < groups; ++g) {
-        BuildBF16Tables(native, zero_point + n0 * groups + g, scales_f16 + n0 * groups + g, rows,
+        BuildBF16Tables(builder, zero_point + n0 * groups + g, scales_f16 + n0 * groups + g, rows,
                         tables, groups);
         for (size_t i = 0; i < group_size; i += kVbmiChunk) {
           const size_t k = g * group_size + i;

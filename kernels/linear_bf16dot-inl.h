@@ -104,6 +104,7 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
         LoadTables<OutputType::kBF16>(tables + g * TableBytes<OutputType::kBF16>());
     for (size_t i = 0; i < group_size; i += kVbmiChunk, k += kVbmiChunk, packed += 48) {
       __m512i even, odd;
+      _mm_prefetch(reinterpret_cast<const char*>(packed) + kVbmiPrefetchBytes, _MM_HINT_T0);
       ChunkBF16Words(packed, unpack, t, even, odd);
       const uint16_t *xr0 = xb + k, *xr1 = xr0 + K, *xr2 = xr1 + K, *xr3 = xr2 + K;
       const uint16_t *xr4 = xr3 + K, *xr5 = xr4 + K, *xr6 = xr5 + K, *xr7 = xr6 + K;

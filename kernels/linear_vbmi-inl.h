@@ -62,12 +62,6 @@ HWY_INLINE const float* FmaOrderOfX(const float* HWY_RESTRICT x, size_t count) {
   return o;
 }
 
-// How far ahead of each chunk to prefetch the weight row: with all 16
-// cores of the 16-core host streaming, the GEMV probe at M = 1 ran at
-// 49-52 G weights/s without, 57-60 with 1024 bytes (256: 50-54; 4096:
-// 55-57).
-constexpr size_t kVbmiPrefetchBytes = 1024;
-
 // Rows [0, kRows) of x against `groups` groups of one packed weight row
 // (group_size a multiple of kVbmiChunk), whose tables are `tables`, x in
 // the order ChunkFloats gives the weights (FmaOrderOfX for bf16 weights):
@@ -80,15 +74,26 @@ HWY_INLINE void DotPackedRowVbmi(const uint8_t* HWY_RESTRICT packed,
                                  bool accumulate, float* HWY_RESTRICT y, size_t ldy) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
   const ChunkUnpack unpack = MakeChunkUnpackFor<kWeight>();
-  // Named accumulators, two a row (even and odd vectors).
+  // Named accumulators, two a row (even and odd vectors), and for up to 4
+  // rows two more (c, d), so that each takes one FMA per chunk rather than
+  // two in a row (FMA latency; on the Zen 5 box, one core in cache, M = 1
+  // and 2 ran ~12% faster).
+  constexpr bool kFour = kRows <= 4;
   __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
   __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
-#define Q6BIT_ROW_FMA(r)                                                   \
-  if constexpr (kRows > r) {                                               \
-    a##r = _mm512_fmadd_ps(f0, _mm512_loadu_ps(x + r * K + k), a##r);      \
-    b##r = _mm512_fmadd_ps(f1, _mm512_loadu_ps(x + r * K + k + 16), b##r); \
-    a##r = _mm512_fmadd_ps(f2, _mm512_loadu_ps(x + r * K + k + 32), a##r); \
-    b##r = _mm512_fmadd_ps(f3, _mm512_loadu_ps(x + r * K + k + 48), b##r); \
+  __m512 c0 = a0, d0 = a0, c1 = a0, d1 = a0, c2 = a0, d2 = a0, c3 = a0, d3 = a0;
+  __m512 c4 = a0, d4 = a0, c5 = a0, d5 = a0, c6 = a0, d6 = a0, c7 = a0, d7 = a0;  // unused
+#define Q6BIT_ROW_FMA(r)                                                     \
+  if constexpr (kRows > r) {                                                 \
+    a##r = _mm512_fmadd_ps(f0, _mm512_loadu_ps(x + r * K + k), a##r);        \
+    b##r = _mm512_fmadd_ps(f1, _mm512_loadu_ps(x + r * K + k + 16), b##r);   \
+    if constexpr (kFour) {                                                   \
+      c##r = _mm512_fmadd_ps(f2, _mm512_loadu_ps(x + r * K + k + 32), c##r); \
+      d##r = _mm512_fmadd_ps(f3, _mm512_loadu_ps(x + r * K + k + 48), d##r); \
+    } else {                                                                 \
+      a##r = _mm512_fmadd_ps(f2, _mm512_loadu_ps(x + r * K + k + 32), a##r); \
+      b##r = _mm512_fmadd_ps(f3, _mm512_loadu_ps(x + r * K + k + 48), b##r); \
+    }                                                                        \
   }
   size_t k = 0;
   for (size_t g = 0; g < groups; ++g) {
@@ -110,6 +115,11 @@ HWY_INLINE void DotPackedRowVbmi(const uint8_t* HWY_RESTRICT packed,
     }
   }
 #undef Q6BIT_ROW_FMA
+  if constexpr (kFour) {
+    a0 = _mm512_add_ps(a0, c0), b0 = _mm512_add_ps(b0, d0), a1 = _mm512_add_ps(a1, c1);
+    b1 = _mm512_add_ps(b1, d1), a2 = _mm512_add_ps(a2, c2), b2 = _mm512_add_ps(b2, d2);
+    a3 = _mm512_add_ps(a3, c3), b3 = _mm512_add_ps(b3, d3);
+  }
   StoreRowSums<kRows>(accumulate, y, ldy, a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6,
                       a7, b7);
 }
@@ -144,7 +154,7 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
   const size_t group_bytes = PackedBytesPerGroup(group_size);
   const size_t row_bytes = groups * group_bytes;
   HWY_ALIGN uint8_t tables[kVbmiBlockGroups * TableBytes<kWeight>()];
-  const bool native = kWeight == OutputType::kBF16 && CpuExtensionUsable(CpuExtension::kFP16Tables);
+  const BF16TableBuilder builder = ChooseBF16TableBuilder();
   const size_t x_bytes = xb != nullptr ? sizeof(uint16_t) : sizeof(float);
   if (kWeight == OutputType::kBF16 && xb == nullptr) x = FmaOrderOfX(x, M * K);
   for (size_t m = 0; m < M; m += 8) {
@@ -162,7 +172,7 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
           const uint16_t* scale = scales_f16 + n * groups + g0;
           float* ym = y + m * ldy + n;
           if constexpr (kWeight == OutputType::kBF16) {
-            BuildBF16Tables(native, zp, scale, gn, tables);
+            BuildBF16Tables(builder, zp, scale, gn, tables);
           } else {
             BuildTables<kWeight>(zp, scale, gn, tables);
           }

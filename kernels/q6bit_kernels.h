@@ -55,13 +55,15 @@ void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,
 // uses on AVX3_DL where the CPU has them (checked at run time):
 //   kFP16Tables: AVX512_FP16 + AVX512_BF16 build the bf16 weight tables
 //     (Sapphire Rapids and later);
+//   kBF16Tables: AVX512_BF16's conversion builds them where there is no
+//     AVX512_FP16 (Zen 4 and 5, Cooper Lake), kFP16Tables taking precedence;
 //   kBF16Dot: AVX512_BF16's vdpbf16ps multiplies bf16 weights by bf16 x
 //     (Zen 4, Cooper Lake, Sapphire Rapids and later);
 //   kAmx: AMX-BF16 tiles multiply 16 bf16 weight rows by up to 16 rows of
 //     bf16 x at once (Sapphire Rapids and later; Linux 5.16+ lends the
 //     tiles), taking precedence over kBF16Dot.
 // Same weights and the same fp32 bound either way.
-enum class CpuExtension { kFP16Tables, kBF16Dot, kAmx };
+enum class CpuExtension { kFP16Tables, kBF16Tables, kBF16Dot, kAmx };
 
 // Allows or forbids one (all are allowed by default): tests and benchmarks
 // turn them off to run the other code on such a CPU too. Not thread-safe
@@ -73,6 +75,11 @@ bool CpuExtensionUsable(CpuExtension extension);
 
 // Usable and the dispatched target is AVX3_DL: LinearRows uses it now.
 bool CpuExtensionInUse(CpuExtension extension);
+
+// Rows of x from which LinearRows takes bf16 products by vdpbf16ps
+// (kBF16Dot) on this CPU: 1 on AMD's (Zen 4 and 5: two a cycle, and
+// cheaper than widening the weights for fp32 FMAs), 4 on others.
+size_t BF16DotMinRows();
 
 // Name of the Highway target that dynamic dispatch uses now (e.g. "AVX3_DL").
 std::string ActiveTarget();

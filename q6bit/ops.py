@@ -230,9 +230,14 @@ def gemv_max_m(dtype: torch.dtype) -> int:
 # q6bit.linear's x86 instructions beyond Highway's AVX3_DL target, used
 # where the CPU has them (kernels/q6bit_kernels.h, CpuExtension):
 #   "fp16-tables": AVX512_FP16 + AVX512_BF16 build the bf16 weight tables;
+#   "bf16-tables": AVX512_BF16 builds them where there is no AVX512_FP16;
 #   "bf16-dot": AVX512_BF16's vdpbf16ps multiplies bf16 weights by bf16 x;
 #   "amx": AMX-BF16 tiles do (Sapphire Rapids and later), before bf16-dot.
-CPU_EXTENSIONS = ("fp16-tables", "bf16-dot", "amx")
+CPU_EXTENSIONS = ("fp16-tables", "bf16-tables", "bf16-dot", "amx")
+
+# Extensions that another one overrides where both are allowed: forbidding
+# the first then changes nothing (tests skip such combinations).
+CPU_EXTENSION_OVERRIDDEN_BY = {"bf16-tables": "fp16-tables", "bf16-dot": "amx"}
 
 
 def _cpu_extension(name: str):

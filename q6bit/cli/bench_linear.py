@@ -62,15 +62,13 @@ def add_arguments(p):
         default=[],
         choices=ops.CPU_EXTENSIONS,
         help="forbid one of the GEMV's x86 extensions beyond AVX3_DL where the CPU has it "
-        "(fp16-tables: AVX512_FP16 weight tables; bf16-dot: AVX512_BF16 vdpbf16ps; amx: AMX-BF16 "
-        "tiles), to compare; may be repeated",
+        "(fp16-tables: AVX512_FP16 weight tables; bf16-tables: AVX512_BF16 ones; bf16-dot: "
+        "AVX512_BF16 vdpbf16ps; amx: AMX-BF16 tiles), to compare; may be repeated",
     )
     p.add_argument(
         "--portable-tables",
-        action="append_const",
-        const="fp16-tables",
-        dest="without",
-        help="the same as --without fp16-tables",
+        action="store_true",
+        help="the same as --without fp16-tables --without bf16-tables",
     )
     p.add_argument(
         "--matrix",
@@ -145,7 +143,8 @@ def run(args) -> int:
             dense_bytes += n * k * 2
     default_m, default_tile = ops.linear_config()
     for name in ops.CPU_EXTENSIONS:
-        ops.allow_cpu_extension(name, name not in args.without)
+        portable = args.portable_tables and name in ("fp16-tables", "bf16-tables")
+        ops.allow_cpu_extension(name, name not in args.without and not portable)
     if args.tile_bytes:
         ops.set_linear_config(tile_bytes=args.tile_bytes)
     report = {

@@ -18,18 +18,19 @@
 #include "kernels/q6bit_kernels.h"
 
 int main(int argc, char** argv) {
-  if (argc != 8) {
-    fprintf(
-        stderr,
-        "usage: %s N K M RUNS FP16_TABLES(0|1) BF16_DOT(0|1) AMX(0|1)  (K: a multiple of 128)\n",
-        argv[0]);
+  if (argc != 9) {
+    fprintf(stderr,
+            "usage: %s N K M RUNS FP16_TABLES(0|1) BF16_TABLES(0|1) BF16_DOT(0|1) AMX(0|1)  (K: a "
+            "multiple of 128)\n",
+            argv[0]);
     return 2;
   }
   const size_t n = atol(argv[1]), k = atol(argv[2]), m = atol(argv[3]);
   const int runs = atoi(argv[4]);
   q6bit::AllowCpuExtension(q6bit::CpuExtension::kFP16Tables, atoi(argv[5]) != 0);
-  q6bit::AllowCpuExtension(q6bit::CpuExtension::kBF16Dot, atoi(argv[6]) != 0);
-  q6bit::AllowCpuExtension(q6bit::CpuExtension::kAmx, atoi(argv[7]) != 0);
+  q6bit::AllowCpuExtension(q6bit::CpuExtension::kBF16Tables, atoi(argv[6]) != 0);
+  q6bit::AllowCpuExtension(q6bit::CpuExtension::kBF16Dot, atoi(argv[7]) != 0);
+  q6bit::AllowCpuExtension(q6bit::CpuExtension::kAmx, atoi(argv[8]) != 0);
   const size_t group = 128, groups = n * k / group;
   std::vector<uint8_t> packed(groups * q6bit::PackedBytesPerGroup(group));
   std::vector<int8_t> zero_points(groups);
@@ -58,10 +59,12 @@ int main(int argc, char** argv) {
       std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() /
       runs;
   printf(
-      "threads=%d N=%zu K=%zu M=%zu fp16_tables=%d bf16_dot=%d amx=%d: %.3f ms, %.4f ns/weight, "
+      "threads=%d N=%zu K=%zu M=%zu fp16_tables=%d bf16_tables=%d bf16_dot=%d amx=%d: %.3f ms, "
+      "%.4f ns/weight, "
       "%.1f G weights/s, %.1f GB/s packed [%s]\n",
       omp_get_max_threads(), n, k, m,
       static_cast<int>(q6bit::CpuExtensionInUse(q6bit::CpuExtension::kFP16Tables)),
+      static_cast<int>(q6bit::CpuExtensionInUse(q6bit::CpuExtension::kBF16Tables)),
       static_cast<int>(q6bit::CpuExtensionInUse(q6bit::CpuExtension::kBF16Dot)),
       static_cast<int>(q6bit::CpuExtensionInUse(q6bit::CpuExtension::kAmx)), ns / 1e6,
       ns / static_cast<double>(n * k), n * k / ns, packed.size() / ns,

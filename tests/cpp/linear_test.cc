@@ -145,19 +145,23 @@ void ExpectAllShapes(const std::string& variant);
 
 TEST_P(LinearTest, MatchesDoubleSumWithinBound) {
   // Every combination of the x86 extensions beyond AVX3_DL that this CPU
-  // has forbidden (AVX3_DL only; none forbidden first).
+  // has forbidden (AVX3_DL only; none forbidden first), but those that
+  // forbid one that another allowed one overrides (the same code runs).
   using q6bit::CpuExtension;
-  const CpuExtension all[] = {CpuExtension::kFP16Tables, CpuExtension::kBF16Dot,
-                              CpuExtension::kAmx};
-  const char* names[] = {"fp16 tables", "vdpbf16ps", "AMX"};
-  bool usable[3];
-  for (int e = 0; e < 3; ++e) usable[e] = q6bit::CpuExtensionInUse(all[e]);
-  for (int forbid = 0; forbid < 8; ++forbid) {
+  constexpr int kCount = 4;
+  const CpuExtension all[kCount] = {CpuExtension::kFP16Tables, CpuExtension::kBF16Tables,
+                                    CpuExtension::kBF16Dot, CpuExtension::kAmx};
+  const char* names[kCount] = {"fp16 tables", "bf16 tables", "vdpbf16ps", "AMX"};
+  const int overridden_by[kCount] = {-1, 0, 3, -1};
+  bool usable[kCount];
+  for (int e = 0; e < kCount; ++e) usable[e] = q6bit::CpuExtensionInUse(all[e]);
+  for (int forbid = 0; forbid < 1 << kCount; ++forbid) {
     std::string variant;
     bool possible = true;
-    for (int e = 0; e < 3; ++e) {
+    for (int e = 0; e < kCount; ++e) {
       const bool off = forbid >> e & 1;
-      possible &= !off || usable[e];
+      const int over = overridden_by[e];
+      possible &= !off || (usable[e] && (over < 0 || !usable[over] || (forbid >> over & 1)));
       q6bit::AllowCpuExtension(all[e], !off);
       if (off) variant += std::string(" (no ") + names[e] + ")";
     }
