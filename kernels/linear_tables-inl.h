@@ -27,7 +27,7 @@
 //   fp32 weights (fp16 and fp32 activations): the fp16 value widened to
 //     float has its low 13 bits zero, so 3 byte tables hold bytes 1..3 of
 //     the 64 floats (ByteTables); a chunk is 3 vpermb lookups and unpacks of
-//     bytes into words into floats, in k order (ChunkWeights).
+//     bytes into words into floats, in k order (ChunkFloats).
 
 #if defined(Q6BIT_KERNELS_LINEAR_TABLES_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef Q6BIT_KERNELS_LINEAR_TABLES_INL_H_
@@ -299,7 +299,7 @@ HWY_INLINE __m512i ChunkShifts() {
   return _mm512_load_si512(kShifts);
 }
 
-// For ChunkWeights: its byte unpacks give vector j (0..3), block L (0..3),
+// For ChunkFloats on byte tables: its byte unpacks give vector j (0..3), block L (0..3),
 // lane i the code at byte 16L + 4j + i, and that must be code 16j + 4L + i
 // (triplet 4j + L): so word 2L holds triplets L, 4 + L and word 2L + 1
 // triplets 8 + L, 12 + L.
@@ -331,10 +331,12 @@ HWY_INLINE __m512i ChunkCodes(const uint8_t* HWY_RESTRICT packed, const ChunkUnp
   return _mm512_multishift_epi64_epi8(unpack.shifts, _mm512_permutexvar_epi8(unpack.spread, raw));
 }
 
-// The 64 fp32 weights of a chunk (fp16 values widened), in k order: weights
-// 16j..16j+15 in f_j (unpack: MakeChunkUnpack).
-HWY_INLINE void ChunkWeights(const uint8_t* HWY_RESTRICT packed, const ChunkUnpack& unpack,
-                             const ByteTables& t, __m512& f0, __m512& f1, __m512& f2, __m512& f3) {
+// The weights of a chunk as 4 vectors of floats, in the order each kind of
+// table gives them (the x order DotPackedRowVbmi needs). From byte tables:
+// the 64 fp32 weights (fp16 values widened) in k order, weights 16j..16j+15
+// in f_j (unpack: MakeChunkUnpack).
+HWY_INLINE void ChunkFloats(const uint8_t* HWY_RESTRICT packed, const ChunkUnpack& unpack,
+                            const ByteTables& t, __m512& f0, __m512& f1, __m512& f2, __m512& f3) {
   const __m512i codes = ChunkCodes(packed, unpack);
   const __m512i b1 = _mm512_permutexvar_epi8(codes, t.b1);
   const __m512i b2 = _mm512_permutexvar_epi8(codes, t.b2);
@@ -360,13 +362,13 @@ HWY_INLINE void ChunkBF16Words(const uint8_t* HWY_RESTRICT packed, const ChunkUn
   odd = _mm512_permutex2var_epi16(t.low, _mm512_srli_epi16(codes, 8), t.high);
 }
 
-// The same 64 weights as floats (a bf16 word << 16 is its float, exactly),
-// by shifts and masks rather than byte unpacks (those share one port with
-// the lookups): f0 holds weights 4i, f1 4i + 2, f2 4i + 1, f3 4i + 3
-// (i = 0..15). FmaOrderOfX puts x in that order.
-HWY_INLINE void ChunkBF16Floats(const uint8_t* HWY_RESTRICT packed, const ChunkUnpack& unpack,
-                                const WordTables& t, __m512& f0, __m512& f1, __m512& f2,
-                                __m512& f3) {
+// From word tables: the 64 bf16 weights of ChunkBF16Words as floats (a
+// bf16 word << 16 is its float, exactly), by shifts and masks rather than
+// byte unpacks (those share one port with the lookups): f0 holds weights
+// 4i, f1 4i + 2, f2 4i + 1, f3 4i + 3 (i = 0..15). FmaOrderOfX puts x in
+// that order.
+HWY_INLINE void ChunkFloats(const uint8_t* HWY_RESTRICT packed, const ChunkUnpack& unpack,
+                            const WordTables& t, __m512& f0, __m512& f1, __m512& f2, __m512& f3) {
   __m512i even, odd;
   ChunkBF16Words(packed, unpack, t, even, odd);
   const __m512i top = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
@@ -374,17 +376,6 @@ HWY_INLINE void ChunkBF16Floats(const uint8_t* HWY_RESTRICT packed, const ChunkU
   f1 = _mm512_castsi512_ps(_mm512_and_si512(even, top));
   f2 = _mm512_castsi512_ps(_mm512_slli_epi32(odd, 16));
   f3 = _mm512_castsi512_ps(_mm512_and_si512(odd, top));
-}
-
-// The weights of a chunk as 4 vectors of floats, for x in the order each
-// kind of table gives (natural for fp32 weights, FmaOrderOfX for bf16).
-HWY_INLINE void ChunkFloats(const uint8_t* packed, const ChunkUnpack& unpack, const ByteTables& t,
-                            __m512& f0, __m512& f1, __m512& f2, __m512& f3) {
-  ChunkWeights(packed, unpack, t, f0, f1, f2, f3);
-}
-HWY_INLINE void ChunkFloats(const uint8_t* packed, const ChunkUnpack& unpack, const WordTables& t,
-                            __m512& f0, __m512& f1, __m512& f2, __m512& f3) {
-  ChunkBF16Floats(packed, unpack, t, f0, f1, f2, f3);
 }
 
 template <OutputType kWeight>

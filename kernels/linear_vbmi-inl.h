@@ -36,7 +36,7 @@ namespace HWY_NAMESPACE {
 #if Q6BIT_HAVE_VBMI_LINEAR
 
 // x for fp32 FMAs on bf16 table weights, each 64 values in the order
-// ChunkBF16Floats gives the weights: k = 4i, then 4i + 2, 4i + 1, 4i + 3
+// ChunkFloats gives word-table weights: k = 4i, then 4i + 2, 4i + 1, 4i + 3
 // (i = 0..15), in a buffer of this thread's. `count` is a multiple of 64.
 HWY_INLINE const float* FmaOrderOfX(const float* HWY_RESTRICT x, size_t count) {
   thread_local std::vector<float> out;
