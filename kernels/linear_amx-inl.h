@@ -42,6 +42,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/linear_bf16dot-inl.h"
+#include "kernels/linear_chunks-inl.h"
 #include "kernels/linear_tables-inl.h"
 #include "kernels/q6bit_kernels.h"
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "hwy/highway.h"
+#include "kernels/linear_chunks-inl.h"
 #include "kernels/linear_rows-inl.h"
 #include "kernels/linear_tables-inl.h"
 

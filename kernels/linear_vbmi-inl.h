@@ -25,6 +25,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/linear_bf16dot-inl.h"
+#include "kernels/linear_chunks-inl.h"
 #include "kernels/linear_rows-inl.h"
 #include "kernels/linear_tables-inl.h"
 #include "kernels/q6bit_kernels.h"
@@ -82,7 +83,9 @@ HWY_INLINE void DotPackedRowVbmi(const uint8_t* HWY_RESTRICT packed,
   __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
   __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
   __m512 c0 = a0, d0 = a0, c1 = a0, d1 = a0, c2 = a0, d2 = a0, c3 = a0, d3 = a0;
-  __m512 c4 = a0, d4 = a0, c5 = a0, d5 = a0, c6 = a0, d6 = a0, c7 = a0, d7 = a0;  // unused
+  // Rows 4..7 never use theirs (kFour is false there); they are named so
+  // that the one macro compiles for every row.
+  __m512 c4 = a0, d4 = a0, c5 = a0, d5 = a0, c6 = a0, d6 = a0, c7 = a0, d7 = a0;
 #define Q6BIT_ROW_FMA(r)                                                     \
   if constexpr (kRows > r) {                                                 \
     a##r = _mm512_fmadd_ps(f0, _mm512_loadu_ps(x + r * K + k), a##r);        \
