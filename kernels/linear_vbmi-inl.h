@@ -141,6 +141,13 @@ constexpr size_t kVbmiBlockGroups = 64;
 // weights a few KiB apart, not a row apart across the whole row range.
 constexpr size_t kVbmiTileRows = 8;
 
+// Rows of x from which the vdpbf16ps passes take two weight rows at once
+// (DotPackedRowPairBF16Dot). On the Zen 5 box, 2 threads, weights in DRAM,
+// K = 2048, G weights/s one row / two rows a pass: M = 2 33.7 / 33.9,
+// M = 3 19.0 / 26.6, M = 4 14.3 / 25.3, M = 8 11.3 / 17.9 (K = 6144: M = 4
+// 13.3 / 26.6, M = 8 10.7 / 17.5).
+constexpr size_t kBF16DotPairMinRows = 3;
+
 // Rows [row_begin, row_end) of the weight, all M rows of x in passes of up
 // to 8, each pass over tiles of rows and each tile over K in blocks of
 // whole groups (partial sums added to y in fp32: another order of the same
@@ -157,6 +164,7 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
   const size_t group_bytes = PackedBytesPerGroup(group_size);
   const size_t row_bytes = groups * group_bytes;
   HWY_ALIGN uint8_t tables[kVbmiBlockGroups * TableBytes<kWeight>()];
+  HWY_ALIGN uint8_t pair_tables[kVbmiBlockGroups * TableBytes<kWeight>()];  // the next row's
   const BF16TableBuilder builder = ChooseBF16TableBuilder();
   const size_t x_bytes = xb != nullptr ? sizeof(uint16_t) : sizeof(float);
   if (kWeight == OutputType::kBF16 && xb == nullptr) x = FmaOrderOfX(x, M * K);
@@ -176,6 +184,13 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
           float* ym = y + m * ldy + n;
           if constexpr (kWeight == OutputType::kBF16) {
             BuildBF16Tables(builder, zp, scale, gn, tables);
+            if (xb != nullptr && rows >= kBF16DotPairMinRows && n + 1 < n1) {
+              BuildBF16Tables(builder, zp + groups, scale + groups, gn, pair_tables);
+              DotPairPassBF16Dot(rows, packed, packed + row_bytes, tables, pair_tables, group_size,
+                                 gn, xb + offset, K, g0 > 0, ym, ldy, 2 * row_bytes);
+              ++n;  // rows n and n + 1 done
+              continue;
+            }
           } else {
             BuildTables<kWeight>(zp, scale, gn, tables);
           }

@@ -4,7 +4,8 @@
 // AVX3_DL (q6bit::CpuExtension) allowed or not. BENCHMARKS.md's
 // kernel-alone table.
 //   build: cmake -DQ6BIT_BUILD_BENCHMARKS=ON ... ;
-//   run:   OMP_NUM_THREADS=T q6bit_linear_probe N K M RUNS FP16_TABLES(0|1) BF16_DOT(0|1) AMX(0|1)
+//   run:   OMP_NUM_THREADS=T q6bit_linear_probe N K M RUNS FP16_TABLES BF16_TABLES BF16_DOT AMX
+//          (each 0 or 1: that extension forbidden or allowed)
 
 #include <omp.h>
 #include <stdint.h>

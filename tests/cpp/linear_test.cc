@@ -140,8 +140,8 @@ std::string TypeName(OutputType type) {
 void ExpectAllShapes(const std::string& variant);
 
 // Every batch 1..17 (full passes of rows plus each remainder), N = 37 (two
-// 16-row AMX tiles and a short one), K
-// with and without a tail shorter than a vector, every weight type.
+// 16-row AMX tiles and a short one; 8-row tiles, pairs of rows and one left
+// over), K with and without a tail shorter than a vector, every weight type.
 
 TEST_P(LinearTest, MatchesDoubleSumWithinBound) {
   // Every combination of the x86 extensions beyond AVX3_DL that this CPU
@@ -193,7 +193,8 @@ void ExpectAllShapes(const std::string& variant) {
     size_t group_size, groups_per_row;
   };
   for (const Shape& s :
-       {Shape{4, 5}, Shape{12, 3}, Shape{32, 3}, Shape{64, 3}, Shape{128, 2}, Shape{256, 2}}) {
+       {Shape{4, 5}, Shape{12, 3}, Shape{32, 3}, Shape{64, 3}, Shape{128, 2}, Shape{256, 2},
+        Shape{128, 13}}) {  // 13 groups: 8 rows of x take K in blocks (12 and 1)
     for (OutputType type : {OutputType::kF16, OutputType::kBF16, OutputType::kF32}) {
       const Weights c = MakeWeights(37, s.groups_per_row, s.group_size, type, &rng);
       for (size_t m = 1; m <= 17; ++m) {
