@@ -81,15 +81,16 @@ HWY_INLINE const uint16_t* BF16ProductsX(const float* HWY_RESTRICT x, size_t cou
 
 // Rows [0, kRows) of bf16 x (`xb`, BF16ProductsX) against `groups` groups
 // of one packed weight row whose word tables are `tables`, as
-// DotPackedRowVbmi: vdpbf16ps adds pairs of exact products, half the
-// instructions of fp32 FMAs, and the weights need no widening.
+// DotPackedRowVbmi (prefetching as it does): vdpbf16ps adds pairs
+// of exact products, half the instructions of fp32 FMAs, and the weights
+// need no widening.
 template <size_t kRows>
 Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTRICT packed,
                                                         const uint8_t* HWY_RESTRICT tables,
                                                         size_t group_size, size_t groups,
                                                         const uint16_t* HWY_RESTRICT xb, size_t K,
                                                         bool accumulate, float* HWY_RESTRICT y,
-                                                        size_t ldy) {
+                                                        size_t ldy, size_t ahead) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
   const ChunkUnpack unpack = MakeChunkUnpackWords();
   __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
@@ -105,7 +106,7 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
         LoadTables<OutputType::kBF16>(tables + g * TableBytes<OutputType::kBF16>());
     for (size_t i = 0; i < group_size; i += kVbmiChunk, k += kVbmiChunk, packed += 48) {
       __m512i even, odd;
-      _mm_prefetch(reinterpret_cast<const char*>(packed) + kVbmiPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(packed) + ahead, _MM_HINT_T0);
       ChunkBF16Words(packed, unpack, t, even, odd);
       const uint16_t *xr0 = xb + k, *xr1 = xr0 + K, *xr2 = xr1 + K, *xr3 = xr2 + K;
       const uint16_t *xr4 = xr3 + K, *xr5 = xr4 + K, *xr6 = xr5 + K, *xr7 = xr6 + K;
@@ -132,16 +133,15 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
 // pass ran at 17.7 G weights/s with the weights in L2 but 7.4 from DRAM;
 // with the 4 rows' x loads made one (the same x), 19.9 from DRAM: the x
 // loads, not the products, stalled the weight stream (we think by filling
-// the load queue, so that fewer weight loads are in flight). Each chunk
-// prefetches the same bytes of the next pair of rows (`next_pair` bytes
-// on): the next pass of the tile. Up to 4 rows of x each (weight row, x
-// row) keeps an even and an odd accumulator, from 5 one (32 registers).
+// the load queue, so that fewer weight loads are in flight). Up to 4 rows
+// of x each (weight row, x row) keeps an even and an odd accumulator, from
+// 5 one (32 registers).
 template <size_t kRows>
 Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
     const uint8_t* HWY_RESTRICT packed0, const uint8_t* HWY_RESTRICT packed1,
     const uint8_t* HWY_RESTRICT tables0, const uint8_t* HWY_RESTRICT tables1, size_t group_size,
     size_t groups, const uint16_t* HWY_RESTRICT xb, size_t K, bool accumulate,
-    float* HWY_RESTRICT y, size_t ldy, size_t next_pair) {
+    float* HWY_RESTRICT y, size_t ldy, size_t ahead) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
   constexpr bool kSplit = kRows <= 4;
   const ChunkUnpack unpack = MakeChunkUnpackWords();
@@ -175,8 +175,8 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
     for (size_t i = 0; i < group_size;
          i += kVbmiChunk, k += kVbmiChunk, packed0 += 48, packed1 += 48) {
       __m512i even0, odd0, even1, odd1;
-      _mm_prefetch(reinterpret_cast<const char*>(packed0) + next_pair, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(packed1) + next_pair, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(packed0) + ahead, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(packed1) + ahead, _MM_HINT_T0);
       ChunkBF16Words(packed0, unpack, w0, even0, odd0);
       ChunkBF16Words(packed1, unpack, w1, even1, odd1);
       // clang-format off
@@ -202,10 +202,11 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
 Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPassBF16Dot(size_t rows, const uint8_t* packed,
                                                      const uint8_t* tables, size_t group_size,
                                                      size_t groups, const uint16_t* xb, size_t K,
-                                                     bool accumulate, float* y, size_t ldy) {
+                                                     bool accumulate, float* y, size_t ldy,
+                                                     size_t ahead) {
   WithRowCount<8>(rows, [&](auto r) Q6BIT_BF16_DOT_ATTR {
     DotPackedRowBF16Dot<decltype(r)::value>(packed, tables, group_size, groups, xb, K, accumulate,
-                                            y, ldy);
+                                            y, ldy, ahead);
   });
 }
 
@@ -213,10 +214,10 @@ Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPassBF16Dot(size_t rows, const uint8_t*
 Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPairPassBF16Dot(
     size_t rows, const uint8_t* packed0, const uint8_t* packed1, const uint8_t* tables0,
     const uint8_t* tables1, size_t group_size, size_t groups, const uint16_t* xb, size_t K,
-    bool accumulate, float* y, size_t ldy, size_t next_pair) {
+    bool accumulate, float* y, size_t ldy, size_t ahead) {
   WithRowCount<8>(rows, [&](auto r) Q6BIT_BF16_DOT_ATTR {
     DotPackedRowPairBF16Dot<decltype(r)::value>(packed0, packed1, tables0, tables1, group_size,
-                                                groups, xb, K, accumulate, y, ldy, next_pair);
+                                                groups, xb, K, accumulate, y, ldy, ahead);
   });
 }
 

@@ -27,10 +27,11 @@ namespace HWY_NAMESPACE {
 // Codes per chunk: one 512-bit vector of code bytes.
 constexpr size_t kVbmiChunk = 64;
 
-// How far ahead of each chunk to prefetch the weight row: with all 16
-// cores of the 16-core host streaming, the GEMV probe at M = 1 ran at
-// 49-52 G weights/s without, 57-60 with 1024 bytes (256: 50-54; 4096:
-// 55-57). The FMA and vdpbf16ps passes use it.
+// How far ahead of each chunk a pass over a whole row prefetches the weight
+// rows (contiguous): with all 16 cores of the 16-core host streaming, the
+// GEMV probe at M = 1 ran at 49-52 G weights/s without, 57-60 with 1024
+// bytes (256: 50-54; 4096: 55-57). Other passes prefetch the next rows'
+// bytes instead (LinearRowsVbmi says why).
 constexpr size_t kVbmiPrefetchBytes = 1024;
 
 // Constants of a chunk's codes: vpermb `spread` puts two 3-byte triplets (8
