@@ -52,8 +52,28 @@ def torch_requirement():
     return f"torch=={torch.__version__.split('+')[0]}"
 
 
+class BuildExtensionWithHeaders(BuildExtension):
+    """BuildExtension that also rebuilds after a header-only edit.
+
+    torch's ninja rule writes dependencies with gcc -MMD, which leaves out
+    every header included, even indirectly, from a system header. The
+    kernels' *-inl.h files are included through Highway's foreach_target.h
+    (/usr/include), so ninja never learns of them: after editing only
+    kernels/linear_vbmi-inl.h, say, it said "no work to do" and the old
+    kernel stayed in q6bit/_C. Objects older than the newest header of
+    kernels/ or csrc/ are removed first, so ninja rebuilds them."""
+
+    def build_extensions(self):
+        headers = [p for d in ("kernels", "csrc") for p in (ROOT / d).glob("*.h")]
+        newest = max((p.stat().st_mtime for p in headers), default=0.0)
+        for obj in Path(self.build_temp).rglob("*.o"):
+            if obj.stat().st_mtime < newest:
+                obj.unlink()
+        super().build_extensions()
+
+
 setup(
     ext_modules=[extension_from_config()],
     install_requires=[torch_requirement(), "safetensors", "numpy", "tqdm"],
-    cmdclass={"build_ext": BuildExtension},
+    cmdclass={"build_ext": BuildExtensionWithHeaders},
 )
