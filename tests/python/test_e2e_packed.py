@@ -77,23 +77,59 @@ def runs(request, tmp_path_factory):
             "dense_log": dense_log, "packed_log": packed_log}  # fmt: skip
 
 
+def dense_path_has_other_kernels() -> bool:
+    """Whether vLLM's own dense (bf16) CPU path runs other kernels than the
+    ones packed mode's sums match bit for bit. On hosts with AMX tiles vLLM
+    sends every weight of at most 1 MiB (SmolLM2's q/o projections) to
+    sgl-kernel's weight_packed_linear instead of oneDNN
+    (vllm.model_executor.layers.utils.check_cpu_sgl_kernel), and its sums
+    differ from oneDNN's, and from packed mode's, in the last bit of ~1e-4 of
+    the outputs. Over 30 bf16 layers that moves near-ties: on a 2-core
+    Sapphire-Rapids-class box 2 of SmolLM2's 8 greedy answers flipped at
+    their 4th and 5th token, and the dense path itself answered one of them
+    differently offline (all prompts in one batch) and through `q6bit serve`
+    (one at a time): "1,200°C" vs "1,000°C". Without AMX the dense path is
+    oneDNN throughout, and packed mode's tiled path (torch's GEMM = oneDNN)
+    gave the same bits."""
+    import torch
+
+    return bool(torch.cpu._is_amx_tile_supported())
+
+
+def first_difference(a: list, b: list) -> int:
+    """Index of the first differing element, or the shorter length."""
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
 def test_packed_greedy_answers_equal_the_dense_ones(runs):
+    """Identical greedy answers where vLLM's dense path runs oneDNN only;
+    where it does not (dense_path_has_other_kernels), at least 6 of 8
+    identical and every other one equal over its first 3 tokens: a wrong
+    weight or sum changes every answer from the first tokens on."""
     pairs = list(zip(runs["dense"]["results"], runs["packed"]["results"]))
     assert len(pairs) >= 8
-    worst = 0.0
+    worst, differ = 0.0, []
     for a, b in pairs:
         assert a["prompt"] == b["prompt"]
-        assert a["tokens"] == b["tokens"], (a["prompt"], a["text"], b["text"])
+        n = first_difference(a["tokens"], b["tokens"])
+        if a["tokens"] != b["tokens"]:
+            differ.append((n, a["prompt"], a["text"], b["text"]))
+        # logprobs up to the first differing token (after it they are of
+        # other contexts)
         diffs = [
             abs(x - y)
-            for x, y in zip(
-                a["prompt_logprobs"] + a["logprobs"], b["prompt_logprobs"] + b["logprobs"]
-            )
+            for x, y in zip(a["prompt_logprobs"] + a["logprobs"][: n + 1],
+                            b["prompt_logprobs"] + b["logprobs"][: n + 1])
             if x is not None and y is not None
-        ]
+        ]  # fmt: skip
         worst = max(worst, *diffs)
-    print(f"{runs['model']}: max |logprob dense - packed| = {worst:.3g}")
+    print(f"{runs['model']}: max |logprob dense - packed| = {worst:.3g}; "
+          f"{len(differ)} of {len(pairs)} greedy answers differ {differ}")  # fmt: skip
     assert worst < 0.5  # the same weights: differences are summation order only
+    if not dense_path_has_other_kernels():
+        assert not differ, differ
+    else:
+        assert len(differ) <= 2 and all(n >= 3 for n, *_ in differ), differ
 
 
 def test_packed_mode_keeps_every_weight_packed(runs):
@@ -161,13 +197,16 @@ def test_q6bit_serve_packed_answers_like_dense(tmp_path):
             serve.wait(120)
     assert "keeps" in (tmp_path / "packed.log").read_text()
     dense, packed = replies(answers["dense"]), replies(answers["packed"])
+    other_kernels = dense_path_has_other_kernels()
     assert dense.keys() == packed.keys() and len(dense) == 8
     same = 0
     for key, a in dense.items():
         b = packed[key]
         common = len(os.path.commonprefix([a, b]))
-        assert common >= min(40, len(a)), (key, a, b)
+        # where vLLM's dense path runs other kernels (see above), a near tie
+        # can flip as early as the 4th token: seen "1,000°C" vs "1,200°C"
+        assert common >= min(10 if other_kernels else 40, len(a)), (key, a, b)
         same += a == b
     print(f"q6bit serve --packed: {same} of {len(dense)} answers identical to dense")
-    assert same >= 5, (dense, packed)
+    assert same >= (6 if other_kernels else 5), (dense, packed)
     assert "Paris" in packed["chat 1"] and "Paris" in packed["completions 1"]
