@@ -146,7 +146,10 @@ HWY_INLINE hn::Vec<DF> RoundToBF16(DF df, hn::Vec<DF> v) {
   const auto bits = hn::BitCast(du, v);
   const auto lowest_kept = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u));
   const auto rounded = hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), lowest_kept));
-  return hn::BitCast(df, hn::And(rounded, hn::Set(du, 0xFFFF0000u)));
+  // A NaN stays v: rounding 0x7FFFC000 (the fp16 NaN 0x7FFE widened) would
+  // carry into the sign and give -0 (tests/cpp/linear_test.cc, one-hot x).
+  return hn::IfThenElse(hn::Eq(v, v), hn::BitCast(df, hn::And(rounded, hn::Set(du, 0xFFFF0000u))),
+                        v);
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

@@ -43,6 +43,20 @@ double BF16ToDouble(uint16_t bits) {
   return f;
 }
 
+// c->w from c's triple, by the golden model.
+void ComputeWeights(Weights* c, OutputType type) {
+  const size_t group_bytes = q6bit::PackedBytesPerGroup(c->group_size);
+  c->w.clear();
+  for (size_t g = 0; g < c->scales.size(); ++g) {
+    for (size_t i = 0; i < c->group_size; ++i) {
+      const uint8_t code = q6bit_golden::CodeAt(&c->packed[g * group_bytes], i);
+      const uint16_t h = q6bit_golden::Dequantize(code, c->zero_points[g], c->scales[g]);
+      c->w.push_back(type == OutputType::kBF16 ? BF16ToDouble(q6bit_golden::F16ToBF16(h))
+                                               : q6bit_golden::F16ToDouble(h));
+    }
+  }
+}
+
 Weights MakeWeights(size_t rows, size_t groups_per_row, size_t group_size, OutputType type,
                     std::mt19937* rng) {
   Weights c{rows, groups_per_row * group_size, group_size, {}, {}, {}, {}};
@@ -58,14 +72,7 @@ Weights MakeWeights(size_t rows, size_t groups_per_row, size_t group_size, Outpu
     const uint16_t sign = (byte(*rng) & 1) << 15;
     c.scales.push_back(sign | exponent(*rng) << 10 | mantissa(*rng));
   }
-  for (size_t g = 0; g < groups; ++g) {
-    for (size_t i = 0; i < group_size; ++i) {
-      const uint8_t code = q6bit_golden::CodeAt(&c.packed[g * group_bytes], i);
-      const uint16_t h = q6bit_golden::Dequantize(code, c.zero_points[g], c.scales[g]);
-      c.w.push_back(type == OutputType::kBF16 ? BF16ToDouble(q6bit_golden::F16ToBF16(h))
-                                              : q6bit_golden::F16ToDouble(h));
-    }
-  }
+  ComputeWeights(&c, type);
   return c;
 }
 
@@ -203,6 +210,63 @@ void ExpectAllShapes(const std::string& variant) {
                                  TypeName(type) + variant;
         ExpectLinear(c, type, m, 0, c.rows, &rng, what, {type == OutputType::kBF16, 0});
       }
+    }
+  }
+}
+
+// x of one-hot rows (row m: 1 at column m, 0 elsewhere; bf16 values too)
+// gives each weight itself, y[m, n] = w[n, m] bit for bit: the products are
+// exact and the sums add zeros. So every weight the kernel decodes is
+// checked, where MatchesDoubleSumWithinBound's bound would let one that is
+// a rounding off pass. Group 0 of each row has a scale of every fp16
+// exponent (subnormal products, products that overflow to inf, NaN among
+// them) with edge and random mantissas, both signs; group 1 an ordinary
+// scale; zero points over the whole int8 range; every code in each group.
+TEST_P(LinearTest, OneHotXGivesEachWeightExactly) {
+  std::mt19937 rng(2024);
+  std::uniform_int_distribution<int> mantissa(0, 1023);
+  for (size_t group_size : {32, 64, 128}) {
+    for (OutputType type : {OutputType::kF16, OutputType::kBF16, OutputType::kF32}) {
+      Weights c{0, 2 * group_size, group_size, {}, {}, {}, {}};
+      for (int exponent = 0; exponent < 32; ++exponent) {
+        for (int m : {0, 1, 0x155, 0x3FE, 0x3FF, mantissa(rng)}) {
+          for (int sign : {0, 1}) {
+            c.scales.push_back(sign << 15 | exponent << 10 | m);
+            c.scales.push_back(0x2000 | mantissa(rng));  // 2^-7 .. 2^-6
+            c.rows++;
+          }
+        }
+      }
+      for (size_t g = 0; g < c.scales.size(); ++g) {
+        c.zero_points.push_back(static_cast<int8_t>(g * 37 % 256 - 128));
+        for (size_t i = 0; i < group_size; i += 4) {  // codes (i + g) mod 64, packed
+          uint32_t v = 0;
+          for (size_t j = 0; j < 4; ++j) v |= uint32_t((i + j + g) % 64) << (6 * j);
+          for (int b = 0; b < 3; ++b) c.packed.push_back(static_cast<uint8_t>(v >> (8 * b)));
+        }
+      }
+      ComputeWeights(&c, type);
+      const size_t k = c.cols, n = c.rows;
+      std::vector<float> x(k * k, 0.0f), y(k * n);
+      for (size_t m = 0; m < k; ++m) x[m * k + m] = 1.0f;
+      q6bit::LinearRows(x.data(), k, k, c.packed.data(), c.zero_points.data(), c.scales.data(),
+                        group_size, type, 0, n, y.data(), n);
+      size_t failures = 0;
+      for (size_t m = 0; m < k; ++m) {
+        for (size_t r = 0; r < n; ++r) {
+          double ref = 0;  // 0 * inf and NaN make NaN here as in the kernel
+          for (size_t j = 0; j < k; ++j) ref += double{x[m * k + j]} * c.w[r * k + j];
+          const float got = y[m * n + r];
+          const bool ok = isnan(ref) ? isnan(got) : double{got} == ref;
+          if (!ok && ++failures <= 5) {
+            ADD_FAILURE() << "G=" << group_size << " " << TypeName(type) << ": y[" << m << ", " << r
+                          << "] = " << got << ", weight " << ref << " (scale 0x" << std::hex
+                          << c.scales[r * 2 + m / group_size] << std::dec << ", zero point "
+                          << int{c.zero_points[r * 2 + m / group_size]} << ")";
+          }
+        }
+      }
+      EXPECT_EQ(failures, 0u) << "G=" << group_size << " " << TypeName(type);
     }
   }
 }
