@@ -39,11 +39,10 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DU32 = hn::ScalableTag<uint32_t>;
 
-// Spreads each 3-byte triplet of `packed` into its own u32 lane and splits
-// it into four 6-bit codes, one per byte. Reads Lanes(du32)*4 bytes (uses
-// 3/4 of them); returns the Lanes(du32)*4 codes as one u32 vector (code j of
-// triplet i in byte j of lane i, i.e. the codes in order as bytes).
-HWY_INLINE hn::Vec<DU32> UnpackTriplets(DU32 du32, const uint8_t* HWY_RESTRICT packed) {
+// Spreads each 3-byte triplet of `packed` into its own u32 lane: code j of
+// triplet i (the chunk's code 4i + j) at bits 6j..6j+5 of lane i; bits
+// 24..31 are don't-care. Reads Lanes(du32)*4 bytes (uses 3/4 of them).
+HWY_INLINE hn::Vec<DU32> LoadTriplets(DU32 du32, const uint8_t* HWY_RESTRICT packed) {
 #if HWY_TARGET == HWY_SCALAR
   // One lane: assemble the triplet directly (no byte shuffles on SCALAR).
   const auto triplets =
@@ -64,12 +63,19 @@ HWY_INLINE hn::Vec<DU32> UnpackTriplets(DU32 du32, const uint8_t* HWY_RESTRICT p
     words = hn::TableLookupLanes(words, hn::SetTableIndices(du32, kWords));
   }
   // Then give triplet i of the block the low 3 bytes of u32 lane i; the top
-  // byte is don't-care because the masks below never read bits 24..31.
+  // byte is don't-care because the callers' masks never read bits 24..31.
   HWY_ALIGN static constexpr uint8_t kBytes[16] = {0, 1, 2, 2, 3, 4,  5,  5,
                                                    6, 7, 8, 8, 9, 10, 11, 11};
   const auto triplets =
       hn::BitCast(du32, hn::TableLookupBytes(hn::BitCast(du8, words), hn::LoadDup128(du8, kBytes)));
 #endif
+  return triplets;
+}
+
+// The chunk's Lanes(du32)*4 codes as one u32 vector of bytes (code j of
+// triplet i in byte j of lane i, i.e. the codes in order as bytes).
+HWY_INLINE hn::Vec<DU32> UnpackTriplets(DU32 du32, const uint8_t* HWY_RESTRICT packed) {
+  const auto triplets = LoadTriplets(du32, packed);
   // Code j sits at bits 6j..6j+5 of the triplet; move it to byte j.
   const auto code0 = hn::And(triplets, hn::Set(du32, 0x3Fu));
   const auto code1 = hn::And(hn::ShiftLeft<2>(triplets), hn::Set(du32, 0x3F00u));
@@ -110,18 +116,22 @@ HWY_INLINE auto DequantizeCodes(DF df, V8 codes, hn::Vec<hn::RebindToSigned<DF>>
   }
 }
 
-// The same weights as floats, kept in registers (kernels/linear-inl.h):
-// kF16 and kF32 the fp16 result widened, kBF16 that rounded to bf16 (any
-// NaN stays a NaN, of unspecified payload).
-template <OutputType kOut, class DF, class V8>
-HWY_INLINE hn::Vec<DF> DequantizeCodesToF32(DF df, V8 codes,
-                                            hn::Vec<hn::RebindToSigned<DF>> zero_point,
-                                            hn::Vec<DF> scale) {
-  const auto w = DequantizeCodes<OutputType::kF32>(df, codes, zero_point, scale);
-  if constexpr (kOut == OutputType::kBF16) {
-    return RoundToBF16(df, w);
+// The weights of codes (i32 lanes) as floats, kept in registers (the
+// packed matmul, kernels/linear-inl.h, and its tables): the fp16 value
+// DequantizeCodes<kF16> gives, widened; for bf16 weights that rounded to
+// bf16 (a NaN stays a NaN, of unspecified payload). kSplit: the group's
+// scale passes SplitRoundsExactly, and each rounding takes three fp32
+// operations (SplitRound) instead of F16C conversions and integer ops.
+template <OutputType kWeight, bool kSplit, class DF>
+HWY_INLINE hn::Vec<DF> WeightsOfCodes(DF df, hn::Vec<hn::RebindToSigned<DF>> codes,
+                                      hn::Vec<hn::RebindToSigned<DF>> zero_point,
+                                      hn::Vec<DF> scale) {
+  const auto w = hn::Mul(hn::ConvertTo(df, hn::Sub(codes, zero_point)), scale);
+  const auto h = kSplit ? SplitRound<13>(df, w) : RoundToF16(df, w);
+  if constexpr (kWeight == OutputType::kBF16) {
+    return kSplit ? SplitRound<16>(df, h) : RoundToBF16(df, h);
   } else {
-    return w;
+    return h;
   }
 }
 

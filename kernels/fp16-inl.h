@@ -152,6 +152,29 @@ HWY_INLINE hn::Vec<DF> RoundToBF16(DF df, hn::Vec<DF> v) {
                         v);
 }
 
+// v rounded to nearest to 24 - kDrop significant bits by Veltkamp's
+// splitting, c = v * (2^kDrop + 1), v' = c - (c - v): three fp32 operations
+// where RoundToF16 and RoundToBF16 take F16C conversions and integer ops.
+// It is RoundToF16(v) with kDrop = 13 for v = (code - zp) * s, s a scale
+// that SplitRoundsExactly accepts, and RoundToBF16(h) with kDrop = 16 for
+// every finite fp16 value h, signed zeros included: checked for every fp16
+// s and every code - zp (tests/cpp/linear_test.cc, on each target). Needs
+// the products and differences rounded one at a time: the kernels build
+// with -ffp-contract=off, so no compiler fuses them into an FMA.
+template <int kDrop, class DF>
+HWY_INLINE hn::Vec<DF> SplitRound(DF df, hn::Vec<DF> v) {
+  const auto c = hn::Mul(v, hn::Set(df, static_cast<float>((1 << kDrop) + 1)));
+  return hn::Sub(c, hn::Sub(c, v));
+}
+
+// Whether (code - zp) * s is a normal fp16 or zero, never above fp16's
+// range, for every code 0..63 and zero point -128..127 (|code - zp| <=
+// 191): then SplitRound<13> rounds it exactly as RoundToF16. False for NaN.
+HWY_INLINE bool SplitRoundsExactly(float scale) {
+  const float magnitude = scale < 0 ? -scale : scale;
+  return magnitude >= 6.103515625e-5f /* 2^-14 */ && magnitude * 191.0f < 65504.0f;
+}
+
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
 }  // namespace q6bit

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
@@ -149,8 +150,45 @@ HWY_INLINE void DotAllRows(const T* HWY_RESTRICT w, const float* HWY_RESTRICT x,
 // registers; AVX2 spills a few.
 constexpr size_t kRegisterRowsPerPass = 8;
 
-// Rows [0, kRows) of x against one packed weight row, decoded chunk by
-// chunk in registers; group_size is a multiple of the chunk (4 vectors).
+// Vector registers of the target: x86's SSE and AVX2 have 16.
+constexpr size_t kVectorRegisters =
+    (HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3) ? 16 : 32;
+
+// The in-register path decodes a chunk's codes straight from its triplets
+// (LoadTriplets): vector j holds code j of every triplet, the chunk's
+// weights 4i + j, i < N. x comes in that order (ChunkOrderOfX), so each
+// vector meets its own x with plain loads, and no byte shuffles put the
+// codes back in order (on the AVX2 box, M = 1: 70 instructions a chunk of
+// 32 weights before, BENCHMARKS.md).
+template <size_t kCode>
+HWY_INLINE hn::Vec<hn::RebindToSigned<DU32>> CodeOfTriplets(DU32 du32, hn::Vec<DU32> triplets) {
+  const hn::RebindToSigned<DU32> di;
+  return hn::BitCast(di, hn::And(hn::ShiftRight<6 * kCode>(triplets), hn::Set(du32, 0x3Fu)));
+}
+
+// x's rows, each chunk of 4N floats as LoadInterleaved4 splits it (k = 4i,
+// then 4i + 1, 4i + 2, 4i + 3), in a buffer of this thread's. `count` is a
+// multiple of 4N.
+HWY_INLINE const float* ChunkOrderOfX(const float* HWY_RESTRICT x, size_t count) {
+  thread_local std::vector<float> out;
+  if (out.size() < count) out.resize(count);
+  const hn::ScalableTag<float> df;
+  const size_t N = hn::Lanes(df);
+  float* HWY_RESTRICT o = out.data();
+  for (size_t i = 0; i < count; i += 4 * N) {
+    hn::Vec<decltype(df)> v0, v1, v2, v3;
+    hn::LoadInterleaved4(df, x + i, v0, v1, v2, v3);
+    hn::StoreU(v0, df, o + i);
+    hn::StoreU(v1, df, o + i + N);
+    hn::StoreU(v2, df, o + i + 2 * N);
+    hn::StoreU(v3, df, o + i + 3 * N);
+  }
+  return o;
+}
+
+// Rows [0, kRows) of x (in chunk order: ChunkOrderOfX) against one packed
+// weight row, decoded chunk by chunk in registers; group_size is a multiple
+// of the chunk (4 vectors).
 template <OutputType kWeight, size_t kRows>
 HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
                              const int8_t* HWY_RESTRICT zero_point,
@@ -167,10 +205,17 @@ HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
   // Named accumulators, not an array: SVE vectors are sizeless.
   auto a0 = hn::Zero(df), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
   auto a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
-#define Q6BIT_ROW_FMA(r)                                           \
-  if constexpr (kRows > r) {                                       \
-    a##r = hn::MulAdd(w0, hn::LoadU(df, x + r * K + k), a##r);     \
-    b##r = hn::MulAdd(w1, hn::LoadU(df, x + r * K + k + N), b##r); \
+  // One accumulator a row where two a row would not leave registers for
+  // the decode (x86 before AVX-512 has 16): AVX2 spilled at M = 8.
+  constexpr bool kOneAccumulator = kRows > 4 && kVectorRegisters < 32;
+#define Q6BIT_ROW_FMA(r)                                             \
+  if constexpr (kRows > r) {                                         \
+    a##r = hn::MulAdd(w0, hn::LoadU(df, x + r * K + k), a##r);       \
+    if constexpr (kOneAccumulator) {                                 \
+      a##r = hn::MulAdd(w1, hn::LoadU(df, x + r * K + k + N), a##r); \
+    } else {                                                         \
+      b##r = hn::MulAdd(w1, hn::LoadU(df, x + r * K + k + N), b##r); \
+    }                                                                \
   }
   // Two vectors of weights at x's column k, for every row.
   const auto step = [&](hn::Vec<decltype(df)> w0, hn::Vec<decltype(df)> w1, size_t k) HWY_ATTR {
@@ -187,15 +232,25 @@ HWY_INLINE void DotPackedRow(const uint8_t* HWY_RESTRICT packed,
   };
 #undef Q6BIT_ROW_FMA
   size_t k = 0;
-  for (size_t g = 0; g < groups; ++g) {
-    const auto zp = hn::Set(di, zero_point[g]);
-    const auto scale = hn::Set(df, F16BitsToF32(scales_f16[g]));
+  // One group's chunks, its weights rounded by SplitRound or not (kSplit).
+  const auto group = [&](auto split, hn::Vec<decltype(di)> zp,
+                         hn::Vec<decltype(df)> scale) HWY_ATTR {
+    constexpr bool kSplit = decltype(split)::value;
     for (size_t i = 0; i < group_size; i += 4 * N, k += 4 * N, packed += chunk_bytes) {
-      const auto codes = UnpackTriplets(du32, Readable(packed, chunk_bytes, packed_end, padded));
-      step(DequantizeCodesToF32<kWeight>(df, Quarter<0>(df, codes), zp, scale),
-           DequantizeCodesToF32<kWeight>(df, Quarter<1>(df, codes), zp, scale), k);
-      step(DequantizeCodesToF32<kWeight>(df, Quarter<2>(df, codes), zp, scale),
-           DequantizeCodesToF32<kWeight>(df, Quarter<3>(df, codes), zp, scale), k + 2 * N);
+      const auto t = LoadTriplets(du32, Readable(packed, chunk_bytes, packed_end, padded));
+      step(WeightsOfCodes<kWeight, kSplit>(df, CodeOfTriplets<0>(du32, t), zp, scale),
+           WeightsOfCodes<kWeight, kSplit>(df, CodeOfTriplets<1>(du32, t), zp, scale), k);
+      step(WeightsOfCodes<kWeight, kSplit>(df, CodeOfTriplets<2>(du32, t), zp, scale),
+           WeightsOfCodes<kWeight, kSplit>(df, CodeOfTriplets<3>(du32, t), zp, scale), k + 2 * N);
+    }
+  };
+  for (size_t g = 0; g < groups; ++g) {
+    const float scale = F16BitsToF32(scales_f16[g]);
+    const auto zp = hn::Set(di, zero_point[g]);
+    if (HWY_LIKELY(SplitRoundsExactly(scale))) {
+      group(std::true_type(), zp, hn::Set(df, scale));
+    } else {
+      group(std::false_type(), zp, hn::Set(df, scale));
     }
   }
 #define Q6BIT_ROW_SUM(r) \
@@ -237,6 +292,7 @@ void LinearRowsInRegisters(const float* HWY_RESTRICT x, size_t M, size_t K,
   const size_t row_bytes = groups * PackedBytesPerGroup(group_size);
   // Full-vector loads stay inside the rows of the range.
   const uint8_t* const packed_end = qweight + row_end * row_bytes;
+  x = ChunkOrderOfX(x, M * K);
   for (size_t n = row_begin; n < row_end; ++n) {
     const uint8_t* packed = qweight + n * row_bytes;
     const int8_t* zp = zero_point + n * groups;

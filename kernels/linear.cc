@@ -80,8 +80,10 @@ size_t BF16DotMinRows() {
 #endif
 }
 
+bool LinearUsesTables() { return HWY_DYNAMIC_DISPATCH(UsesCpuExtensionsT)(); }
+
 bool CpuExtensionInUse(CpuExtension extension) {
-  return CpuExtensionUsable(extension) && HWY_DYNAMIC_DISPATCH(UsesCpuExtensionsT)();
+  return CpuExtensionUsable(extension) && LinearUsesTables();
 }
 
 void LinearRows(const float* x, size_t m, size_t k, const uint8_t* qweight,

@@ -5,7 +5,7 @@
 //
 // Why a table: a group has one zero point and one scale, so its weights take
 // at most 64 values, one per 6-bit code. Computing those 64 values with the
-// dequantizer's own code (DequantizeCodesToF32: the fp16 RNE of
+// dequantizer's own rounding (WeightsOfCodes: the fp16 RNE of
 // (code - zp) * scale, then the bf16 RNE for bf16 activations) and looking
 // each weight up costs one permute per table per 32 or 64 weights, instead
 // of ~14 vector ops per 16 weights (convert, multiply, two fp16
@@ -119,21 +119,30 @@ HWY_INLINE __m512i HighWords(__m512i a, __m512i b) {
 }
 
 // The tables of one group: its 64 possible weights computed exactly as the
-// dequantizer computes each weight (DequantizeCodesToF32 on codes 0..63).
+// dequantizer computes each weight (WeightsOfCodes on codes 0..63, by
+// SplitRound where the scale allows: fewer instructions than F16C and
+// integer rounding, the same bits).
 template <OutputType kWeight>
 HWY_INLINE Tables<kWeight> GroupTables(int8_t zero_point, uint16_t scale_f16) {
-  const DU32 du32;
-  const hn::Rebind<float, DU32> df;
+  const hn::ScalableTag<float> df;
   const hn::RebindToSigned<decltype(df)> di;
-  const hn::Repartition<uint8_t, DU32> du8;
-  const auto codes = hn::BitCast(du32, hn::Iota(du8, 0));  // byte j = code j
   const auto zp = hn::Set(di, zero_point);
-  const auto scale = hn::Set(df, F16BitsToF32(scale_f16));
+  const float scale = F16BitsToF32(scale_f16);
+  const auto s = hn::Set(df, scale);
   const auto bits = [&](auto w) HWY_ATTR { return _mm512_castps_si512(w.raw); };
-  const __m512i w0 = bits(DequantizeCodesToF32<kWeight>(df, Quarter<0>(df, codes), zp, scale));
-  const __m512i w1 = bits(DequantizeCodesToF32<kWeight>(df, Quarter<1>(df, codes), zp, scale));
-  const __m512i w2 = bits(DequantizeCodesToF32<kWeight>(df, Quarter<2>(df, codes), zp, scale));
-  const __m512i w3 = bits(DequantizeCodesToF32<kWeight>(df, Quarter<3>(df, codes), zp, scale));
+  __m512i w0, w1, w2, w3;
+  const auto weights = [&](auto split) HWY_ATTR {
+    constexpr bool kSplit = decltype(split)::value;
+    w0 = bits(WeightsOfCodes<kWeight, kSplit>(df, hn::Iota(di, 0), zp, s));
+    w1 = bits(WeightsOfCodes<kWeight, kSplit>(df, hn::Iota(di, 16), zp, s));
+    w2 = bits(WeightsOfCodes<kWeight, kSplit>(df, hn::Iota(di, 32), zp, s));
+    w3 = bits(WeightsOfCodes<kWeight, kSplit>(df, hn::Iota(di, 48), zp, s));
+  };
+  if (HWY_LIKELY(SplitRoundsExactly(scale))) {
+    weights(std::true_type());
+  } else {
+    weights(std::false_type());
+  }
   if constexpr (kWeight == OutputType::kBF16) {
     return WordTables{HighWords(w0, w1), HighWords(w2, w3)};
   } else {

@@ -76,6 +76,12 @@ bool CpuExtensionUsable(CpuExtension extension);
 // Usable and the dispatched target is AVX3_DL: LinearRows uses it now.
 bool CpuExtensionInUse(CpuExtension extension);
 
+// Whether LinearRows looks the weights of groups of 64 up in per-group
+// tables on the dispatched target (AVX3_DL: AVX-512 VBMI). Elsewhere it
+// decodes each weight in registers: ~bf16 speed at batch 1 and slower from
+// batch 2 on x86 without VBMI (BENCHMARKS.md, "without AVX-512 VBMI").
+bool LinearUsesTables();
+
 // Rows of x from which LinearRows takes bf16 products by vdpbf16ps
 // (kBF16Dot) on this CPU: 1 on AMD's (Zen 4 and 5: two a cycle, and
 // cheaper than widening the weights for fp32 FMAs), 4 on others.
