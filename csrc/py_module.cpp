@@ -51,6 +51,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "Allows (default) or forbids one of q6bit.linear's x86 extensions beyond AVX3_DL");
   m.def("cpu_extension_in_use", &q6bit::CpuExtensionInUse, pybind11::arg("extension"),
         "Whether q6bit.linear uses that extension now (allowed, on this CPU, target AVX3_DL)");
+  m.def("linear_uses_tables", &q6bit::LinearUsesTables,
+        "Whether q6bit.linear decodes by per-group tables (AVX-512 VBMI) on the target now");
   m.def("parallel_threads", &q6bit::ParallelThreads,
         "Threads that take part in one of q6bit's at::parallel_for regions");
   m.def(

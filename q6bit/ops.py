@@ -259,6 +259,13 @@ def cpu_extensions_in_use() -> list[str]:
     return [n for n in CPU_EXTENSIONS if ext.cpu_extension_in_use(_cpu_extension(n))]
 
 
+def linear_uses_tables() -> bool:
+    """Whether q6bit.linear looks weights up in per-group tables on the
+    target dispatched to now (AVX-512 VBMI); elsewhere it decodes each weight
+    in registers, about bf16 speed at batch 1 and slower from batch 2."""
+    return bool(_load_extension().linear_uses_tables())
+
+
 def kernel_target() -> str:
     """The Highway target the kernels dispatch to on this CPU."""
     return _load_extension().kernel_target()

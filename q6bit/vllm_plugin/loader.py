@@ -22,7 +22,7 @@ import time
 import torch
 from vllm.model_executor.model_loader.default_loader import DefaultModelLoader
 
-from .. import envs
+from .. import envs, ops
 from .. import layout as fmt
 from ..checkpoint import is_q6bit_checkpoint, iter_checkpoint_weights, plan_checkpoint
 from . import load_stats
@@ -266,6 +266,14 @@ def _log_rank(stats: load_stats.RankLoad) -> None:
             world,
             stats.kept_packed / 1e6,
         )
+        if not ops.linear_uses_tables():
+            log.warning(
+                "q6bit: this CPU's kernels (%s) have no AVX-512 VBMI, so packed mode decodes "
+                "every weight in registers: it saves memory, but decodes at about bf16 speed at "
+                "batch 1 and slower from batch 2 (BENCHMARKS.md). For speed, serve dense: "
+                "q6bit serve without --packed, or vLLM's --quantization q6bit.",
+                ops.kernel_target(),
+            )
     log.info("q6bit: sampled sha256 %s", stats.sampled_sha256())
     if stats.full_sha256():
         log.info("q6bit: full sha256 %s", stats.full_sha256())

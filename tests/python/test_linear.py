@@ -94,6 +94,12 @@ def linear_target(request):
     q6bit.force_kernel_target("")
 
 
+def test_linear_uses_tables_on_vbmi_target_only(linear_target):
+    # The table path is AVX3_DL's (AVX-512 VBMI): the packed-mode warning
+    # (q6bit/vllm_plugin/loader.py) reads this on every other target.
+    assert ops.linear_uses_tables() == (linear_target == "AVX3_DL")
+
+
 @pytest.fixture
 def path(request):
     """Forces q6bit.linear's path through its batch threshold."""
