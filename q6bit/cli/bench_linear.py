@@ -75,6 +75,11 @@ def add_arguments(p):
         help="time one N,K matrix instead of the layer stack (e.g. 151936,2048: "
         "Qwen3-1.7B's LM head); the 36-layer column is then that matrix once",
     )
+    p.add_argument(
+        "--target",
+        help="run the kernels on this Highway target (e.g. AVX2, AVX3: what a CPU without "
+        "AVX-512 VBMI runs) instead of the best one this CPU has",
+    )
     p.add_argument("--json", help="also write the results to this file")
 
 
@@ -141,6 +146,8 @@ def run(args) -> int:
             if not args.no_dense:
                 dense.append(ops.dequantize(*triple, dtype=torch.bfloat16).view(n, k))
             dense_bytes += n * k * 2
+    if args.target:
+        ops.force_kernel_target(args.target)
     default_m, default_tile = ops.linear_config()
     for name in ops.CPU_EXTENSIONS:
         portable = args.portable_tables and name in ("fp16-tables", "bf16-tables")

@@ -5,7 +5,8 @@
 // kernel-alone table.
 //   build: cmake -DQ6BIT_BUILD_BENCHMARKS=ON ... ;
 //   run:   OMP_NUM_THREADS=T q6bit_linear_probe N K M RUNS FP16_TABLES BF16_TABLES BF16_DOT AMX
-//          (each 0 or 1: that extension forbidden or allowed)
+//          (each 0 or 1: that extension forbidden or allowed); Q6BIT_PROBE_TARGET=AVX2
+//          (a Highway target name) runs that target instead of the best one.
 
 #include <omp.h>
 #include <stdint.h>
@@ -28,6 +29,12 @@ int main(int argc, char** argv) {
   }
   const size_t n = atol(argv[1]), k = atol(argv[2]), m = atol(argv[3]);
   const int runs = atoi(argv[4]);
+  if (const char* target = getenv("Q6BIT_PROBE_TARGET")) {
+    if (!q6bit::ForceTarget(target)) {
+      fprintf(stderr, "target %s is not compiled in or not supported by this CPU\n", target);
+      return 2;
+    }
+  }
   q6bit::AllowCpuExtension(q6bit::CpuExtension::kFP16Tables, atoi(argv[5]) != 0);
   q6bit::AllowCpuExtension(q6bit::CpuExtension::kBF16Tables, atoi(argv[6]) != 0);
   q6bit::AllowCpuExtension(q6bit::CpuExtension::kBF16Dot, atoi(argv[7]) != 0);
