@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -229,7 +230,7 @@ TEST_P(LinearTest, OneHotXGivesEachWeightExactly) {
     for (OutputType type : {OutputType::kF16, OutputType::kBF16, OutputType::kF32}) {
       Weights c{0, 2 * group_size, group_size, {}, {}, {}, {}};
       for (int exponent = 0; exponent < 32; ++exponent) {
-        for (int m : {0, 1, 0x155, 0x3FE, 0x3FF, mantissa(rng)}) {
+        for (int m : {0, 0x3FF, mantissa(rng)}) {
           for (int sign : {0, 1}) {
             c.scales.push_back(sign << 15 | exponent << 10 | m);
             c.scales.push_back(0x2000 | mantissa(rng));  // 2^-7 .. 2^-6
@@ -251,11 +252,18 @@ TEST_P(LinearTest, OneHotXGivesEachWeightExactly) {
       for (size_t m = 0; m < k; ++m) x[m * k + m] = 1.0f;
       q6bit::LinearRows(x.data(), k, k, c.packed.data(), c.zero_points.data(), c.scales.data(),
                         group_size, type, 0, n, y.data(), n);
+      // Non-finite weights of each row: 0 * inf and 0 * NaN make every sum
+      // of the row NaN but the one whose 1 meets the only inf.
+      std::vector<size_t> non_finite(n, 0);
+      for (size_t r = 0; r < n; ++r) {
+        for (size_t j = 0; j < k; ++j) non_finite[r] += !std::isfinite(c.w[r * k + j]);
+      }
       size_t failures = 0;
       for (size_t m = 0; m < k; ++m) {
         for (size_t r = 0; r < n; ++r) {
-          double ref = 0;  // 0 * inf and NaN make NaN here as in the kernel
-          for (size_t j = 0; j < k; ++j) ref += double{x[m * k + j]} * c.w[r * k + j];
+          const double w = c.w[r * k + m];
+          const bool others = non_finite[r] > (std::isfinite(w) ? 0u : 1u);
+          const double ref = others ? NAN : w;  // sum of 1 * w and zeros
           const float got = y[m * n + r];
           const bool ok = isnan(ref) ? isnan(got) : double{got} == ref;
           if (!ok && ++failures <= 5) {
