@@ -78,8 +78,9 @@ bool CpuExtensionInUse(CpuExtension extension);
 
 // Whether LinearRows looks the weights of groups of 64 up in per-group
 // tables on the dispatched target (AVX3_DL: AVX-512 VBMI). Elsewhere it
-// decodes each weight in registers: ~bf16 speed at batch 1 and slower from
-// batch 2 on x86 without VBMI (BENCHMARKS.md, "without AVX-512 VBMI").
+// decodes each weight in registers, bound by its own instructions (x86
+// without VBMI: 0.4-1.9x bf16 F.linear by host and batch; BENCHMARKS.md,
+// "without AVX-512 VBMI").
 bool LinearUsesTables();
 
 // Rows of x from which LinearRows takes bf16 products by vdpbf16ps

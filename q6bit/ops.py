@@ -262,7 +262,7 @@ def cpu_extensions_in_use() -> list[str]:
 def linear_uses_tables() -> bool:
     """Whether q6bit.linear looks weights up in per-group tables on the
     target dispatched to now (AVX-512 VBMI); elsewhere it decodes each weight
-    in registers, about bf16 speed at batch 1 and slower from batch 2."""
+    in registers, bound by its own instructions (BENCHMARKS.md)."""
     return bool(_load_extension().linear_uses_tables())
 
 

@@ -269,9 +269,10 @@ def _log_rank(stats: load_stats.RankLoad) -> None:
         if not ops.linear_uses_tables():
             log.warning(
                 "q6bit: this CPU's kernels (%s) have no AVX-512 VBMI, so packed mode decodes "
-                "every weight in registers: it saves memory, but decodes at about bf16 speed at "
-                "batch 1 and slower from batch 2 (BENCHMARKS.md). For speed, serve dense: "
-                "q6bit serve without --packed, or vLLM's --quantization q6bit.",
+                "every weight in registers: it saves memory, but its matmuls are bound by their "
+                "own instructions, measured from 0.4x to 1.9x bf16's speed by host and batch "
+                "(BENCHMARKS.md). Where speed matters more than memory, serve dense: q6bit "
+                "serve without --packed, or vLLM's --quantization q6bit.",
                 ops.kernel_target(),
             )
     log.info("q6bit: sampled sha256 %s", stats.sampled_sha256())
