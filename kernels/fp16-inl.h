@@ -157,8 +157,9 @@ HWY_INLINE hn::Vec<DF> RoundToBF16(DF df, hn::Vec<DF> v) {
 // where RoundToF16 and RoundToBF16 take F16C conversions and integer ops.
 // It is RoundToF16(v) with kDrop = 13 for v = (code - zp) * s, s a scale
 // that SplitRoundsExactly accepts, and RoundToBF16(h) with kDrop = 16 for
-// every finite fp16 value h, signed zeros included: checked for every fp16
-// s and every code - zp (tests/cpp/linear_test.cc, on each target). Needs
+// every finite fp16 value h, signed zeros included: checked exhaustively
+// (every fp16 s x every code - zp) in float32 numpy, and on each target by
+// tests/cpp/linear_test.cc's one-hot test (scales of every exponent). Needs
 // the products and differences rounded one at a time: the kernels build
 // with -ffp-contract=off, so no compiler fuses them into an FMA.
 template <int kDrop, class DF>
