@@ -150,8 +150,9 @@ void SetLinearConfig(std::optional<int64_t> gemv_max_m, std::optional<int64_t> t
 
 int64_t GemvMaxM(c10::ScalarType dtype) {
   if (config.gemv_max_m != kAutoGemvMaxM) return config.gemv_max_m;
-  const bool amx = dtype == at::kBFloat16 && CpuExtensionInUse(CpuExtension::kAmx);
-  return amx ? 16 : 8;
+  if (dtype == at::kBFloat16 && CpuExtensionInUse(CpuExtension::kAmx)) return 16;
+  if (dtype == at::kBFloat16 && CpuExtensionInUse(CpuExtension::kBF16Dot)) return 24;
+  return 8;
 }
 
 TORCH_LIBRARY_FRAGMENT(q6bit, m) {

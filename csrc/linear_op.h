@@ -31,7 +31,14 @@ void SetLinearConfig(std::optional<int64_t> gemv_max_m, std::optional<int64_t> t
 // The batch threshold that applies to x of `dtype` now: the configured
 // one, or by default 16 for bf16 x where the kernels use AMX tiles (a
 // tile takes up to 16 rows of x at about the cost of one: BENCHMARKS.md,
-// "Packed linear"), else 8.
+// "Packed linear"), 24 for bf16 x where they use vdpbf16ps (passes of 8
+// rows of x each read the weight again, but cost less than writing the
+// dequantized tile to memory and reading it back: on the Zen 5 box, 2
+// threads, Qwen3-8B shapes, the GEMV took 42-50 ms at M = 16 and 64 at 24
+// where the tiled path took 72 and 84; at 32 both ~85), else 8 (fp32
+// FMAs, or no tables: there the tiled path is faster from M = 16).
+// BENCHMARKS.md, "Mid-size batches".
+int64_t GemvMaxM(c10::ScalarType dtype);
 int64_t GemvMaxM(c10::ScalarType dtype);
 
 }  // namespace q6bit

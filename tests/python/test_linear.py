@@ -144,14 +144,22 @@ def test_within_bound(linear_target, path, dtype, x_shape, with_bias, group_size
 
 def test_default_threshold_by_dtype_and_cpu():
     """The GEMV threshold is chosen per call by default: 16 rows of bf16 x
-    where the kernels use AMX tiles, 8 otherwise; a set value applies to
-    every dtype until -1 restores the default."""
+    where the kernels use AMX tiles, 24 where they use vdpbf16ps, 8
+    otherwise; a set value applies to every dtype until -1 restores the
+    default."""
     before = ops.linear_config()
     try:
         ops.set_linear_config(gemv_max_m=-1)
         assert ops.linear_config()[0] == -1
-        amx = "amx" in ops.cpu_extensions_in_use()
-        assert ops.gemv_max_m(torch.bfloat16) == (16 if amx else 8)
+        in_use = ops.cpu_extensions_in_use()
+        bf16 = 16 if "amx" in in_use else 24 if "bf16-dot" in in_use else 8
+        assert ops.gemv_max_m(torch.bfloat16) == bf16
+        if "bf16-dot" in in_use and "amx" not in in_use:
+            ops.allow_cpu_extension("bf16-dot", False)  # fp32 FMAs then
+            try:
+                assert ops.gemv_max_m(torch.bfloat16) == 8
+            finally:
+                ops.allow_cpu_extension("bf16-dot", True)
         assert ops.gemv_max_m(torch.float16) == ops.gemv_max_m(torch.float32) == 8
         ops.set_linear_config(gemv_max_m=3)
         assert ops.gemv_max_m(torch.bfloat16) == ops.gemv_max_m(torch.float32) == 3
