@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <utility>
 #include <vector>
 
 #include "hwy/highway.h"
@@ -79,22 +80,42 @@ HWY_INLINE const uint16_t* BF16ProductsX(const float* HWY_RESTRICT x, size_t cou
 
 #define Q6BIT_BF16_DOT_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
 
+// Where a row pass takes each group's word tables: a block's, built ahead
+// into a buffer (BuiltTables), or built as the pass reaches the group
+// (BF16GroupTables, the F16C builder). The second lets the core overlap a
+// group's table building with the previous group's products: built ahead,
+// a block's tables (~10 cycles a group) ran before its pass, whose work
+// was out of the core's reach (hundreds of instructions later). It needs
+// registers for the building, which passes of many rows of x hold as
+// accumulators (kFusedTablesMaxRows).
+struct BuiltTables {
+  const uint8_t* tables;
+
+  HWY_INLINE WordTables Of(size_t g) const {
+    return LoadTables<OutputType::kBF16>(tables + g * TableBytes<OutputType::kBF16>());
+  }
+};
+
 // Rows [0, kRows) of bf16 x (`xb`, BF16ProductsX) against `groups` groups
-// of one packed weight row whose word tables are `tables`, as
-// DotPackedRowVbmi (prefetching as it does): vdpbf16ps adds pairs
-// of exact products, half the instructions of fp32 FMAs, and the weights
-// need no widening.
-template <size_t kRows>
+// of one packed weight row whose word tables `tables` gives, as
+// DotPackedRowVbmi (prefetching as it does): vdpbf16ps adds pairs of exact
+// products, half the instructions of fp32 FMAs, and the weights need no
+// widening. Up to 2 rows of x, chunks alternate between two sets of
+// accumulators: with one, each chunk waited for the last one's vdpbf16ps
+// (6 cycles on Zen 5), which bound M = 1 at ~6 cycles a chunk.
+template <size_t kRows, class Tables>
 Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTRICT packed,
-                                                        const uint8_t* HWY_RESTRICT tables,
-                                                        size_t group_size, size_t groups,
+                                                        const Tables& tables, size_t group_size,
+                                                        size_t groups,
                                                         const uint16_t* HWY_RESTRICT xb, size_t K,
                                                         bool accumulate, float* HWY_RESTRICT y,
                                                         size_t ldy, size_t ahead) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
+  constexpr bool kTwoSets = kRows <= 2;
   const ChunkUnpack unpack = MakeChunkUnpackWords();
   __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
   __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
+  __m512 c0 = a0, d0 = a0, c1 = a0, d1 = a0;  // the second set (kTwoSets)
 #define Q6BIT_ROW_DOT(r)                                                                    \
   if constexpr (kRows > r) {                                                                \
     a##r = _mm512_dpbf16_ps(a##r, (__m512bh)even, (__m512bh)_mm512_loadu_si512(xr##r));     \
@@ -102,8 +123,7 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
   }
   size_t k = 0;
   for (size_t g = 0; g < groups; ++g) {
-    const WordTables t =
-        LoadTables<OutputType::kBF16>(tables + g * TableBytes<OutputType::kBF16>());
+    const WordTables t = tables.Of(g);
     for (size_t i = 0; i < group_size; i += kVbmiChunk, k += kVbmiChunk, packed += 48) {
       __m512i even, odd;
       _mm_prefetch(reinterpret_cast<const char*>(packed) + ahead, _MM_HINT_T0);
@@ -120,9 +140,16 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
       Q6BIT_ROW_DOT(6)
       Q6BIT_ROW_DOT(7)
       // clang-format on
+      if constexpr (kTwoSets) {  // the next chunk into the other set
+        std::swap(a0, c0), std::swap(b0, d0), std::swap(a1, c1), std::swap(b1, d1);
+      }
     }
   }
 #undef Q6BIT_ROW_DOT
+  if constexpr (kTwoSets) {
+    a0 = _mm512_add_ps(a0, c0), b0 = _mm512_add_ps(b0, d0);
+    a1 = _mm512_add_ps(a1, c1), b1 = _mm512_add_ps(b1, d1);
+  }
   StoreRowSums<kRows>(accumulate, y, ldy, a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6,
                       a7, b7);
 }
@@ -136,12 +163,11 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
 // the load queue, so that fewer weight loads are in flight). Up to 4 rows
 // of x each (weight row, x row) keeps an even and an odd accumulator, from
 // 5 one (32 registers).
-template <size_t kRows>
+template <size_t kRows, class Tables>
 Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
-    const uint8_t* HWY_RESTRICT packed0, const uint8_t* HWY_RESTRICT packed1,
-    const uint8_t* HWY_RESTRICT tables0, const uint8_t* HWY_RESTRICT tables1, size_t group_size,
-    size_t groups, const uint16_t* HWY_RESTRICT xb, size_t K, bool accumulate,
-    float* HWY_RESTRICT y, size_t ldy, size_t ahead) {
+    const uint8_t* HWY_RESTRICT packed0, const uint8_t* HWY_RESTRICT packed1, const Tables& tables0,
+    const Tables& tables1, size_t group_size, size_t groups, const uint16_t* HWY_RESTRICT xb,
+    size_t K, bool accumulate, float* HWY_RESTRICT y, size_t ldy, size_t ahead) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
   constexpr bool kSplit = kRows <= 4;
   const ChunkUnpack unpack = MakeChunkUnpackWords();
@@ -168,10 +194,8 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
   }
   size_t k = 0;
   for (size_t g = 0; g < groups; ++g) {
-    const WordTables w0 =
-        LoadTables<OutputType::kBF16>(tables0 + g * TableBytes<OutputType::kBF16>());
-    const WordTables w1 =
-        LoadTables<OutputType::kBF16>(tables1 + g * TableBytes<OutputType::kBF16>());
+    const WordTables w0 = tables0.Of(g);
+    const WordTables w1 = tables1.Of(g);
     for (size_t i = 0; i < group_size;
          i += kVbmiChunk, k += kVbmiChunk, packed0 += 48, packed1 += 48) {
       __m512i even0, odd0, even1, odd1;
@@ -199,25 +223,27 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
 }
 
 // One pass of `rows` rows of bf16 x over a block of one weight row's groups.
+template <class Tables>
 Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPassBF16Dot(size_t rows, const uint8_t* packed,
-                                                     const uint8_t* tables, size_t group_size,
+                                                     const Tables& tables, size_t group_size,
                                                      size_t groups, const uint16_t* xb, size_t K,
                                                      bool accumulate, float* y, size_t ldy,
                                                      size_t ahead) {
   WithRowCount<8>(rows, [&](auto r) Q6BIT_BF16_DOT_ATTR {
-    DotPackedRowBF16Dot<decltype(r)::value>(packed, tables, group_size, groups, xb, K, accumulate,
-                                            y, ldy, ahead);
+    DotPackedRowBF16Dot<decltype(r)::value, Tables>(packed, tables, group_size, groups, xb, K,
+                                                    accumulate, y, ldy, ahead);
   });
 }
 
 // DotPassBF16Dot on two weight rows (DotPackedRowPairBF16Dot).
+template <class Tables>
 Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPairPassBF16Dot(
-    size_t rows, const uint8_t* packed0, const uint8_t* packed1, const uint8_t* tables0,
-    const uint8_t* tables1, size_t group_size, size_t groups, const uint16_t* xb, size_t K,
+    size_t rows, const uint8_t* packed0, const uint8_t* packed1, const Tables& tables0,
+    const Tables& tables1, size_t group_size, size_t groups, const uint16_t* xb, size_t K,
     bool accumulate, float* y, size_t ldy, size_t ahead) {
   WithRowCount<8>(rows, [&](auto r) Q6BIT_BF16_DOT_ATTR {
-    DotPackedRowPairBF16Dot<decltype(r)::value>(packed0, packed1, tables0, tables1, group_size,
-                                                groups, xb, K, accumulate, y, ldy, ahead);
+    DotPackedRowPairBF16Dot<decltype(r)::value, Tables>(
+        packed0, packed1, tables0, tables1, group_size, groups, xb, K, accumulate, y, ldy, ahead);
   });
 }
 

@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "hwy/highway.h"
@@ -224,36 +225,94 @@ Q6BIT_NATIVE_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesNative(
 
 // bf16 tables on CPUs with AVX512_BF16 but not AVX512_FP16 (Zen 4 and 5,
 // Cooper Lake): (code - zp) * scale in fp32 (exact, as in GroupTables),
-// vcvtps2ph's round to nearest even fp16 (what the dequantizer's own
-// RoundToF16 does on this target, subnormals included), widened exactly,
-// and vcvtne2ps2bf16 (as in BuildBF16TablesNative) instead of the integer
-// bf16 rounding and the word permutes: ~20 instructions for 64 weights
-// instead of ~50. On the Zen 5 box (GEMV probe, M = 1, fp32 FMAs) this
-// took 18.2 -> 25.0 G weights/s on 2 threads out of cache, 10.5 -> 14.0 on
-// one in cache.
+// rounded to nearest even fp16 as a float, and vcvtne2ps2bf16 (as in
+// BuildBF16TablesNative) instead of the integer bf16 rounding and the word
+// permutes. The fp16 rounding is SplitRound<13> (three fp32 operations)
+// for groups whose scale SplitRoundsExactly accepts (the same value as
+// RoundToF16: fp16-inl.h), else vcvtps2ph's round to nearest even fp16
+// (what the dequantizer's own RoundToF16 does on this target, subnormals
+// included) widened again. Scales and zero points are widened 16 groups at
+// a time and each group's broadcast from memory. On the Zen 5 box
+// (micro-benchmark, 12 groups a call) a group took 11.5 cycles with
+// vcvtps2ph for all and per-group scalar widening, 8.3 so. The row passes
+// of kernels/linear_bf16dot-inl.h build each group's tables as they reach
+// it (BF16GroupTables::Of) rather than a block's ahead of the pass: see
+// there.
 #define Q6BIT_F16C_TABLES_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
+
+// Groups of one block at most (kVbmiBlockGroups, the AMX tiles' 16 rows).
+constexpr size_t kBF16GroupTablesMax = 64;
+
+// Scales and zero points of up to kBF16GroupTablesMax groups, widened to
+// floats, and which of them SplitRound<13> rounds exactly.
+struct BF16GroupTables {
+  HWY_ALIGN float scale[kBF16GroupTablesMax];
+  HWY_ALIGN float zero_point[kBF16GroupTablesMax];
+  uint64_t split;  // bit g: SplitRoundsExactly(scale[g])
+
+  // Groups [0, groups) of zero_point and scales_f16, `stride` apart.
+  HWY_INLINE void Widen(const int8_t* HWY_RESTRICT zero_points,
+                        const uint16_t* HWY_RESTRICT scales_f16, size_t groups, size_t stride = 1) {
+    split = 0;
+    for (size_t g = 0; g < groups; g += 16) {
+      const size_t count = std::min<size_t>(16, groups - g);
+      uint16_t gathered_scales[16];
+      int8_t gathered_zero_points[16];
+      const uint16_t* s = scales_f16 + g * stride;
+      const int8_t* z = zero_points + g * stride;
+      if (stride != 1) {
+        for (size_t i = 0; i < count; ++i) {
+          gathered_scales[i] = s[i * stride];
+          gathered_zero_points[i] = z[i * stride];
+        }
+        s = gathered_scales;
+        z = gathered_zero_points;
+      }
+      const __mmask16 lanes = static_cast<__mmask16>((uint32_t{1} << count) - 1);
+      const __m512 widened = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, s));
+      _mm512_store_ps(scale + g, widened);
+      _mm512_store_ps(zero_point + g,
+                      _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, z))));
+      // SplitRoundsExactly lane by lane (false for NaN: ordered compares).
+      const __m512 magnitude = _mm512_abs_ps(widened);
+      const __mmask16 exact =
+          _mm512_cmp_ps_mask(magnitude, _mm512_set1_ps(6.103515625e-5f), _CMP_GE_OQ) &
+          _mm512_cmp_ps_mask(_mm512_mul_ps(magnitude, _mm512_set1_ps(191.0f)),
+                             _mm512_set1_ps(65504.0f), _CMP_LT_OQ);
+      split |= uint64_t{static_cast<uint16_t>(exact & lanes)} << g;
+    }
+  }
+
+  // Group g's tables.
+  Q6BIT_F16C_TABLES_ATTR HWY_INLINE WordTables Of(size_t g) const {
+    HWY_ALIGN static constexpr float kCodes[16] = {0, 1, 2,  3,  4,  5,  6,  7,
+                                                   8, 9, 10, 11, 12, 13, 14, 15};
+    const __m512 codes0 = _mm512_load_ps(kCodes);
+    const __m512 zp = _mm512_set1_ps(zero_point[g]);
+    const __m512 s = _mm512_set1_ps(scale[g]);
+    const bool exact = split >> g & 1;
+    const auto f16 = [&](float first_code) Q6BIT_F16C_TABLES_ATTR {
+      const __m512 codes = _mm512_add_ps(codes0, _mm512_set1_ps(first_code));
+      const __m512 product = _mm512_mul_ps(_mm512_sub_ps(codes, zp), s);
+      if (exact) return SplitRound<13>(hn::Full512<float>(), hn::Vec512<float>{product}).raw;
+      return _mm512_cvtph_ps(
+          _mm512_cvtps_ph(product, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    };
+    return WordTables{(__m512i)_mm512_cvtne2ps_pbh(f16(16.0f), f16(0.0f)),
+                      (__m512i)_mm512_cvtne2ps_pbh(f16(48.0f), f16(32.0f))};
+  }
+};
 
 Q6BIT_F16C_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesF16C(
     const int8_t* HWY_RESTRICT zero_point, const uint16_t* HWY_RESTRICT scales_f16, size_t groups,
     uint8_t* HWY_RESTRICT tables, size_t stride = 1) {
-  HWY_ALIGN static constexpr float kCodes[16] = {0, 1, 2,  3,  4,  5,  6,  7,
-                                                 8, 9, 10, 11, 12, 13, 14, 15};
-  const __m512 codes0 = _mm512_load_ps(kCodes);
-  const __m512 codes1 = _mm512_add_ps(codes0, _mm512_set1_ps(16.0f));
-  const __m512 codes2 = _mm512_add_ps(codes0, _mm512_set1_ps(32.0f));
-  const __m512 codes3 = _mm512_add_ps(codes0, _mm512_set1_ps(48.0f));
-  for (size_t g = 0; g < groups; ++g, tables += TableBytes<OutputType::kBF16>()) {
-    const __m512 zp = _mm512_set1_ps(static_cast<float>(zero_point[g * stride]));
-    const __m512 scale =
-        _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(scales_f16[g * stride])));
-    const auto f16 = [&](__m512 codes) Q6BIT_F16C_TABLES_ATTR {
-      const __m512 product = _mm512_mul_ps(_mm512_sub_ps(codes, zp), scale);
-      return _mm512_cvtph_ps(
-          _mm512_cvtps_ph(product, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    };
-    const __m512i low = (__m512i)_mm512_cvtne2ps_pbh(f16(codes1), f16(codes0));
-    const __m512i high = (__m512i)_mm512_cvtne2ps_pbh(f16(codes3), f16(codes2));
-    StoreTables(WordTables{low, high}, tables);
+  BF16GroupTables widened;
+  for (size_t g0 = 0; g0 < groups; g0 += kBF16GroupTablesMax) {
+    const size_t count = std::min(kBF16GroupTablesMax, groups - g0);
+    widened.Widen(zero_point + g0 * stride, scales_f16 + g0 * stride, count, stride);
+    for (size_t g = 0; g < count; ++g, tables += TableBytes<OutputType::kBF16>()) {
+      StoreTables(widened.Of(g), tables);
+    }
   }
 }
 

@@ -148,6 +148,10 @@ constexpr size_t kVbmiTileRows = 8;
 // 13.3 / 26.6, M = 8 10.7 / 17.5).
 constexpr size_t kBF16DotPairMinRows = 3;
 
+// Rows of x up to which the vdpbf16ps passes build each group's tables as
+// they reach it (BF16GroupTables; kernels/linear_bf16dot-inl.h says why).
+constexpr size_t kFusedTablesMaxRows = 2;
+
 // Rows [row_begin, row_end) of the weight, all M rows of x in passes of up
 // to 8, each pass over tiles of rows and each tile over K in blocks of
 // whole groups (partial sums added to y in fp32: another order of the same
@@ -165,6 +169,8 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
   const size_t row_bytes = groups * group_bytes;
   HWY_ALIGN uint8_t tables[kVbmiBlockGroups * TableBytes<kWeight>()];
   HWY_ALIGN uint8_t pair_tables[kVbmiBlockGroups * TableBytes<kWeight>()];  // the next row's
+  BF16GroupTables widened[2];  // the F16C builder's (the vdpbf16ps passes)
+  static_assert(kVbmiBlockGroups <= kBF16GroupTablesMax, "a block's groups");
   const BF16TableBuilder builder = ChooseBF16TableBuilder();
   const size_t x_bytes = xb != nullptr ? sizeof(uint16_t) : sizeof(float);
   if (kWeight == OutputType::kBF16 && xb == nullptr) x = FmaOrderOfX(x, M * K);
@@ -197,21 +203,34 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
           // tile's rows. A whole row: K = 6144, M = 1, 31 with 1024 bytes,
           // 28.5 a row (4608 bytes) ahead.
           const size_t ahead = step == 1 && gn == groups ? kVbmiPrefetchBytes : step * row_bytes;
+          if (kWeight == OutputType::kBF16 && xb != nullptr) {
+            // vdpbf16ps passes: tables built as they go where the F16C
+            // builder makes them and the rows of x leave the registers for
+            // it, else ahead.
+            const auto run = [&](const auto& tables0, const auto& tables1) HWY_ATTR {
+              if (pair) {
+                DotPairPassBF16Dot(rows, packed, packed + row_bytes, tables0, tables1, group_size,
+                                   gn, xb + offset, K, g0 > 0, ym, ldy, ahead);
+              } else {
+                DotPassBF16Dot(rows, packed, tables0, group_size, gn, xb + offset, K, g0 > 0, ym,
+                               ldy, ahead);
+              }
+            };
+            if (builder == BF16TableBuilder::kF16C && rows <= kFusedTablesMaxRows) {
+              widened[0].Widen(zp, scale, gn);
+              if (pair) widened[1].Widen(zp + groups, scale + groups, gn);
+              run(widened[0], widened[1]);
+            } else {
+              BuildBF16Tables(builder, zp, scale, gn, tables);
+              if (pair) BuildBF16Tables(builder, zp + groups, scale + groups, gn, pair_tables);
+              run(BuiltTables{tables}, BuiltTables{pair_tables});
+            }
+            continue;
+          }
           if constexpr (kWeight == OutputType::kBF16) {
             BuildBF16Tables(builder, zp, scale, gn, tables);
-            if (pair) {
-              BuildBF16Tables(builder, zp + groups, scale + groups, gn, pair_tables);
-              DotPairPassBF16Dot(rows, packed, packed + row_bytes, tables, pair_tables, group_size,
-                                 gn, xb + offset, K, g0 > 0, ym, ldy, ahead);
-              continue;
-            }
           } else {
             BuildTables<kWeight>(zp, scale, gn, tables);
-          }
-          if (xb != nullptr) {
-            DotPassBF16Dot(rows, packed, tables, group_size, gn, xb + offset, K, g0 > 0, ym, ldy,
-                           ahead);
-            continue;
           }
           WithRowCount<8>(rows, [&](auto r) HWY_ATTR {
             DotPackedRowVbmi<kWeight, decltype(r)::value>(packed, tables, group_size, gn,
