@@ -1,12 +1,15 @@
 """`q6bit bench-linear`: the packed matmul op (q6bit.ops.linear) against
 torch.nn.functional.linear on the same weights in bf16, over a stack of
 Qwen3-8B-shaped linear layers (q 4096x4096, k/v 1024x4096, o 4096x4096,
-gate/up 12288x4096, down 4096x12288), far larger than the caches.
+gate/up 12288x4096, down 4096x12288), far larger than the caches, or
+(--model qwen3-1.7b) of the matrices vLLM runs for Qwen3-1.7B, the model
+`q6bit bench-serve` serves (qkv 4096x2048, o 2048x2048, gate_up
+12288x2048, down 2048x6144: vLLM merges q/k/v and gate/up).
 
 For each batch M (rows of activations, bf16) one pass runs every layer's
-seven linears; after one warm-up pass the mean of --runs passes (packed and
+linears; after one warm-up pass the mean of --runs passes (packed and
 bf16 passes taken in turn, so that a busy host slows both alike) is reported
-in ms (per --layers and scaled to 36 layers), the weight bytes read per
+in ms (per --layers and scaled to the model's layers), the weight bytes read per
 second (packed: qweight + zero points + scales; dense: 2 B per weight), and
 the packed/bf16 time ratio. Weights are random packed bytes with sane zero
 points and scales. Exactness is measured too: for each M, max |y - ref| /
@@ -26,21 +29,37 @@ from .. import ops
 from .measure import host_facts
 
 HIDDEN, INTERMEDIATE, KV = 4096, 12288, 1024
-# (name, out_features, in_features) of one Qwen3-8B decoder layer.
-SHAPES = [
-    ("q", HIDDEN, HIDDEN),
-    ("k", KV, HIDDEN),
-    ("v", KV, HIDDEN),
-    ("o", HIDDEN, HIDDEN),
-    ("gate", INTERMEDIATE, HIDDEN),
-    ("up", INTERMEDIATE, HIDDEN),
-    ("down", HIDDEN, INTERMEDIATE),
-]
-MODEL_LAYERS = 36
+# (name, out_features, in_features) of one decoder layer, and the model's
+# decoder layers.
+MODELS = {
+    "qwen3-8b": (
+        [
+            ("q", HIDDEN, HIDDEN),
+            ("k", KV, HIDDEN),
+            ("v", KV, HIDDEN),
+            ("o", HIDDEN, HIDDEN),
+            ("gate", INTERMEDIATE, HIDDEN),
+            ("up", INTERMEDIATE, HIDDEN),
+            ("down", HIDDEN, INTERMEDIATE),
+        ],
+        36,
+    ),
+    # As vLLM runs it (QKVParallelLinear, MergedColumnParallelLinear).
+    "qwen3-1.7b": (
+        [("qkv", 4096, 2048), ("o", 2048, 2048), ("gate_up", 12288, 2048), ("down", 2048, 6144)],
+        28,
+    ),
+}
 
 
 def add_arguments(p):
     p.add_argument("--layers", type=int, default=8, help="decoder layers in the stack (default 8)")
+    p.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default="qwen3-8b",
+        help="whose layer shapes the stack has (default qwen3-8b)",
+    )
     p.add_argument(
         "--batches",
         default="1,8,512",
@@ -73,7 +92,7 @@ def add_arguments(p):
     p.add_argument(
         "--matrix",
         help="time one N,K matrix instead of the layer stack (e.g. 151936,2048: "
-        "Qwen3-1.7B's LM head); the 36-layer column is then that matrix once",
+        "Qwen3-1.7B's LM head); the model column is then that matrix once",
     )
     p.add_argument(
         "--target",
@@ -134,7 +153,8 @@ def run(args) -> int:
     gen = torch.Generator().manual_seed(0)
     packed, dense = [], []
     packed_bytes = dense_bytes = 0
-    shapes, layers = SHAPES, args.layers
+    shapes, model_layers = MODELS[args.model]
+    layers = args.layers
     if args.matrix:
         n, k = (int(v) for v in args.matrix.split(","))
         shapes, layers = [("matrix", n, k)], 1
@@ -158,6 +178,7 @@ def run(args) -> int:
         "host": host_facts(),
         "threads": torch.get_num_threads(),
         "kernel_target": ops.kernel_target(),
+        "model": None if args.matrix else args.model,
         "layers": layers,
         "matrix": args.matrix,
         "group_size": g,
@@ -170,7 +191,7 @@ def run(args) -> int:
     }
     print(
         f"{report['host']['cpu_model']}, {report['threads']} threads, {report['kernel_target']}; "
-        f"{args.matrix or f'{layers} layers'} = {dense_bytes / 2e9:.2f} G weights "
+        f"{args.matrix or f'{layers} {args.model} layers'} = {dense_bytes / 2e9:.2f} G weights "
         f"(packed {packed_bytes / 1e9:.2f} GB, bf16 {dense_bytes / 1e9:.2f} GB), G={g}, "
         f"path {args.path}, GEMV up to M = {ops.gemv_max_m(torch.bfloat16)}, "
         f"tiles of {ops.linear_config()[1] >> 20} MiB, "
@@ -178,7 +199,8 @@ def run(args) -> int:
     )
     print(
         f"{'M':>5} {'packed ms':>10} {'GB/s':>7} {'bf16 ms':>9} {'GB/s':>7} "
-        f"{'packed/bf16':>11} {'36-layer ms':>17} {'max err/bound':>13}"
+        f"{'packed/bf16':>11} {f'{1 if args.matrix else model_layers}-layer ms':>17} "
+        f"{'max err/bound':>13}"
     )
     for m in batches:
         if args.path != "auto":
@@ -188,7 +210,7 @@ def run(args) -> int:
         passes = [(packed_pass, inputs, packed)] + ([(dense_pass, inputs, dense)] if dense else [])
         t_packed, t_dense = (time_passes(passes, args.runs) + [float("nan")])[:2]
         err = max(exactness(xs[k], t) for (_, _, k), t in zip(shapes, packed))
-        scale = 1 if args.matrix else MODEL_LAYERS / layers
+        scale = 1 if args.matrix else model_layers / layers
         row = {
             "m": m,
             "packed_ms": t_packed * 1e3,
@@ -196,15 +218,15 @@ def run(args) -> int:
             "bf16_ms": t_dense * 1e3,
             "bf16_gb_s": dense_bytes / t_dense / 1e9,
             "packed_over_bf16": t_packed / t_dense,
-            "packed_ms_36_layers": t_packed * 1e3 * scale,
-            "bf16_ms_36_layers": t_dense * 1e3 * scale,
+            "packed_ms_model": t_packed * 1e3 * scale,
+            "bf16_ms_model": t_dense * 1e3 * scale,
             "max_error_over_bound": err,
         }
         report["results"].append(row)
         print(
             f"{m:>5} {row['packed_ms']:>10.2f} {row['packed_gb_s']:>7.1f} {row['bf16_ms']:>9.2f} "
             f"{row['bf16_gb_s']:>7.1f} {row['packed_over_bf16']:>11.3f} "
-            f"{row['packed_ms_36_layers']:>8.1f}/{row['bf16_ms_36_layers']:<8.1f} {err:>13.3f}"
+            f"{row['packed_ms_model']:>8.1f}/{row['bf16_ms_model']:<8.1f} {err:>13.3f}"
         )
     ops.set_linear_config(gemv_max_m=default_m, tile_bytes=default_tile)
     for name in ops.CPU_EXTENSIONS:
