@@ -19,7 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <utility>
 #include <vector>
 
 #include "hwy/highway.h"
@@ -82,7 +81,8 @@ HWY_INLINE const uint16_t* BF16ProductsX(const float* HWY_RESTRICT x, size_t cou
 
 // Where a row pass takes each group's word tables: a block's, built ahead
 // into a buffer (BuiltTables), or built as the pass reaches the group
-// (BF16GroupTables, the F16C builder). The second lets the core overlap a
+// (WidenedTables: BF16GroupTables, the F16C builder's; each of the two is
+// one pointer, passed by value). The second lets the core overlap a
 // group's table building with the previous group's products: built ahead,
 // a block's tables (~10 cycles a group) ran before its pass, whose work
 // was out of the core's reach (hundreds of instructions later). It needs
@@ -96,26 +96,28 @@ struct BuiltTables {
   }
 };
 
+struct WidenedTables {
+  const BF16GroupTables* widened;
+
+  Q6BIT_BF16_DOT_ATTR HWY_INLINE WordTables Of(size_t g) const { return widened->Of(g); }
+};
+
 // Rows [0, kRows) of bf16 x (`xb`, BF16ProductsX) against `groups` groups
 // of one packed weight row whose word tables `tables` gives, as
 // DotPackedRowVbmi (prefetching as it does): vdpbf16ps adds pairs of exact
 // products, half the instructions of fp32 FMAs, and the weights need no
-// widening. Up to 2 rows of x, chunks alternate between two sets of
-// accumulators: with one, each chunk waited for the last one's vdpbf16ps
-// (6 cycles on Zen 5), which bound M = 1 at ~6 cycles a chunk.
+// widening.
 template <size_t kRows, class Tables>
 Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTRICT packed,
-                                                        const Tables& tables, size_t group_size,
+                                                        Tables tables, size_t group_size,
                                                         size_t groups,
                                                         const uint16_t* HWY_RESTRICT xb, size_t K,
                                                         bool accumulate, float* HWY_RESTRICT y,
                                                         size_t ldy, size_t ahead) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
-  constexpr bool kTwoSets = kRows <= 2;
   const ChunkUnpack unpack = MakeChunkUnpackWords();
   __m512 a0 = _mm512_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
   __m512 a4 = a0, b4 = a0, a5 = a0, b5 = a0, a6 = a0, b6 = a0, a7 = a0, b7 = a0;
-  __m512 c0 = a0, d0 = a0, c1 = a0, d1 = a0;  // the second set (kTwoSets)
 #define Q6BIT_ROW_DOT(r)                                                                    \
   if constexpr (kRows > r) {                                                                \
     a##r = _mm512_dpbf16_ps(a##r, (__m512bh)even, (__m512bh)_mm512_loadu_si512(xr##r));     \
@@ -140,16 +142,9 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
       Q6BIT_ROW_DOT(6)
       Q6BIT_ROW_DOT(7)
       // clang-format on
-      if constexpr (kTwoSets) {  // the next chunk into the other set
-        std::swap(a0, c0), std::swap(b0, d0), std::swap(a1, c1), std::swap(b1, d1);
-      }
     }
   }
 #undef Q6BIT_ROW_DOT
-  if constexpr (kTwoSets) {
-    a0 = _mm512_add_ps(a0, c0), b0 = _mm512_add_ps(b0, d0);
-    a1 = _mm512_add_ps(a1, c1), b1 = _mm512_add_ps(b1, d1);
-  }
   StoreRowSums<kRows>(accumulate, y, ldy, a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5, a6, b6,
                       a7, b7);
 }
@@ -165,9 +160,9 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowBF16Dot(const uint8_t* HWY_RESTR
 // 5 one (32 registers).
 template <size_t kRows, class Tables>
 Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
-    const uint8_t* HWY_RESTRICT packed0, const uint8_t* HWY_RESTRICT packed1, const Tables& tables0,
-    const Tables& tables1, size_t group_size, size_t groups, const uint16_t* HWY_RESTRICT xb,
-    size_t K, bool accumulate, float* HWY_RESTRICT y, size_t ldy, size_t ahead) {
+    const uint8_t* HWY_RESTRICT packed0, const uint8_t* HWY_RESTRICT packed1, Tables tables0,
+    Tables tables1, size_t group_size, size_t groups, const uint16_t* HWY_RESTRICT xb, size_t K,
+    bool accumulate, float* HWY_RESTRICT y, size_t ldy, size_t ahead) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
   constexpr bool kSplit = kRows <= 4;
   const ChunkUnpack unpack = MakeChunkUnpackWords();
@@ -225,7 +220,7 @@ Q6BIT_BF16_DOT_ATTR HWY_INLINE void DotPackedRowPairBF16Dot(
 // One pass of `rows` rows of bf16 x over a block of one weight row's groups.
 template <class Tables>
 Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPassBF16Dot(size_t rows, const uint8_t* packed,
-                                                     const Tables& tables, size_t group_size,
+                                                     Tables tables, size_t group_size,
                                                      size_t groups, const uint16_t* xb, size_t K,
                                                      bool accumulate, float* y, size_t ldy,
                                                      size_t ahead) {
@@ -237,10 +232,12 @@ Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPassBF16Dot(size_t rows, const uint8_t*
 
 // DotPassBF16Dot on two weight rows (DotPackedRowPairBF16Dot).
 template <class Tables>
-Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPairPassBF16Dot(
-    size_t rows, const uint8_t* packed0, const uint8_t* packed1, const Tables& tables0,
-    const Tables& tables1, size_t group_size, size_t groups, const uint16_t* xb, size_t K,
-    bool accumulate, float* y, size_t ldy, size_t ahead) {
+Q6BIT_BF16_DOT_ATTR HWY_NOINLINE void DotPairPassBF16Dot(size_t rows, const uint8_t* packed0,
+                                                         const uint8_t* packed1, Tables tables0,
+                                                         Tables tables1, size_t group_size,
+                                                         size_t groups, const uint16_t* xb,
+                                                         size_t K, bool accumulate, float* y,
+                                                         size_t ldy, size_t ahead) {
   WithRowCount<8>(rows, [&](auto r) Q6BIT_BF16_DOT_ATTR {
     DotPackedRowPairBF16Dot<decltype(r)::value, Tables>(
         packed0, packed1, tables0, tables1, group_size, groups, xb, K, accumulate, y, ldy, ahead);

@@ -207,7 +207,7 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
             // vdpbf16ps passes: tables built as they go where the F16C
             // builder makes them and the rows of x leave the registers for
             // it, else ahead.
-            const auto run = [&](const auto& tables0, const auto& tables1) HWY_ATTR {
+            const auto run = [&](auto tables0, auto tables1) HWY_ATTR {
               if (pair) {
                 DotPairPassBF16Dot(rows, packed, packed + row_bytes, tables0, tables1, group_size,
                                    gn, xb + offset, K, g0 > 0, ym, ldy, ahead);
@@ -219,7 +219,7 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
             if (builder == BF16TableBuilder::kF16C && rows <= kFusedTablesMaxRows) {
               widened[0].Widen(zp, scale, gn);
               if (pair) widened[1].Widen(zp + groups, scale + groups, gn);
-              run(widened[0], widened[1]);
+              run(WidenedTables{&widened[0]}, WidenedTables{&widened[1]});
             } else {
               BuildBF16Tables(builder, zp, scale, gn, tables);
               if (pair) BuildBF16Tables(builder, zp + groups, scale + groups, gn, pair_tables);
