@@ -31,7 +31,8 @@ void SetLinearConfig(std::optional<int64_t> gemv_max_m, std::optional<int64_t> t
 // The batch threshold that applies to x of `dtype` now: the configured
 // one, or by default 16 for bf16 x where the kernels use AMX tiles (a
 // tile takes up to 16 rows of x at about the cost of one: BENCHMARKS.md,
-// "Packed linear"), 24 for bf16 x where they use vdpbf16ps (passes of 8
+// "Packed linear"), 24 for bf16 x where they use vdpbf16ps from one row of
+// x (AMD's CPUs, BF16DotMinRows; passes of 8
 // rows of x each read the weight again, but cost less than writing the
 // dequantized tile to memory and reading it back: on the Zen 5 box, 2
 // threads, Qwen3-8B shapes, the GEMV took 42-50 ms at M = 16 and 64 at 24

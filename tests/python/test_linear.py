@@ -14,6 +14,8 @@ dtype: |y - s| <= u_out |s|, u_out = half an ulp at 1 (2^-8 for bf16,
     |y - ref| <= gamma_{K+1} (1 + u_out) * (sum |x w| + |b|) + u_out |ref|.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,17 +146,19 @@ def test_within_bound(linear_target, path, dtype, x_shape, with_bias, group_size
 
 def test_default_threshold_by_dtype_and_cpu():
     """The GEMV threshold is chosen per call by default: 16 rows of bf16 x
-    where the kernels use AMX tiles, 24 where they use vdpbf16ps, 8
-    otherwise; a set value applies to every dtype until -1 restores the
-    default."""
+    where the kernels use AMX tiles, 24 where they use vdpbf16ps on an AMD
+    CPU (from one row of x), 8 otherwise; a set value applies to every dtype
+    until -1 restores the default."""
     before = ops.linear_config()
     try:
         ops.set_linear_config(gemv_max_m=-1)
         assert ops.linear_config()[0] == -1
         in_use = ops.cpu_extensions_in_use()
-        bf16 = 16 if "amx" in in_use else 24 if "bf16-dot" in in_use else 8
+        amd = "AuthenticAMD" in Path("/proc/cpuinfo").read_text()
+        dot_from_one_row = "bf16-dot" in in_use and amd
+        bf16 = 16 if "amx" in in_use else 24 if dot_from_one_row else 8
         assert ops.gemv_max_m(torch.bfloat16) == bf16
-        if "bf16-dot" in in_use and "amx" not in in_use:
+        if dot_from_one_row and "amx" not in in_use:
             ops.allow_cpu_extension("bf16-dot", False)  # fp32 FMAs then
             try:
                 assert ops.gemv_max_m(torch.bfloat16) == 8
