@@ -150,7 +150,7 @@ void SetLinearConfig(std::optional<int64_t> gemv_max_m, std::optional<int64_t> t
 
 int64_t GemvMaxM(c10::ScalarType dtype) {
   if (config.gemv_max_m != kAutoGemvMaxM) return config.gemv_max_m;
-  if (dtype == at::kBFloat16 && CpuExtensionInUse(CpuExtension::kAmx)) return 16;
+  if (dtype == at::kBFloat16 && CpuExtensionInUse(CpuExtension::kAmx)) return 32;
   // Measured on Zen 5 only: Intel CPUs with vdpbf16ps but no AMX keep 8.
   if (dtype == at::kBFloat16 && CpuExtensionInUse(CpuExtension::kBF16Dot) &&
       BF16DotMinRows() == 1) {

@@ -222,7 +222,7 @@ def set_linear_config(gemv_max_m: int | None = None, tile_bytes: int | None = No
 
 
 def gemv_max_m(dtype: torch.dtype) -> int:
-    """The batch threshold q6bit.linear applies to x of `dtype` now: 16 for
+    """The batch threshold q6bit.linear applies to x of `dtype` now: 32 for
     bfloat16 where the kernels use AMX tiles, 24 for bfloat16 where they use
     vdpbf16ps from one row of x (AMD's CPUs), 8 otherwise, unless set."""
     return _load_extension().gemv_max_m(dtype == torch.bfloat16)
