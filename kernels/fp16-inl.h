@@ -171,9 +171,21 @@ HWY_INLINE hn::Vec<DF> SplitRound(DF df, hn::Vec<DF> v) {
 // Whether (code - zp) * s is a normal fp16 or zero, never above fp16's
 // range, for every code 0..63 and zero point -128..127 (|code - zp| <=
 // 191): then SplitRound<13> rounds it exactly as RoundToF16. False for NaN.
+constexpr float kSplitMinScale = 6.103515625e-5f;  // 2^-14
+constexpr float kMaxCodeMinusZeroPoint = 191.0f;
+constexpr float kF16Max = 65504.0f;
+
 HWY_INLINE bool SplitRoundsExactly(float scale) {
   const float magnitude = scale < 0 ? -scale : scale;
-  return magnitude >= 6.103515625e-5f /* 2^-14 */ && magnitude * 191.0f < 65504.0f;
+  return magnitude >= kSplitMinScale && magnitude * kMaxCodeMinusZeroPoint < kF16Max;
+}
+
+// SplitRoundsExactly lane by lane (false for NaN: ordered compares).
+template <class DF>
+HWY_INLINE hn::Mask<DF> SplitRoundsExactly(DF df, hn::Vec<DF> scale) {
+  const auto magnitude = hn::Abs(scale);
+  return hn::And(magnitude >= hn::Set(df, kSplitMinScale),
+                 magnitude * hn::Set(df, kMaxCodeMinusZeroPoint) < hn::Set(df, kF16Max));
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

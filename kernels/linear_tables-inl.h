@@ -273,12 +273,8 @@ struct BF16GroupTables {
       _mm512_store_ps(scale + g, widened);
       _mm512_store_ps(zero_point + g,
                       _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, z))));
-      // SplitRoundsExactly lane by lane (false for NaN: ordered compares).
-      const __m512 magnitude = _mm512_abs_ps(widened);
-      const __mmask16 exact =
-          _mm512_cmp_ps_mask(magnitude, _mm512_set1_ps(6.103515625e-5f), _CMP_GE_OQ) &
-          _mm512_cmp_ps_mask(_mm512_mul_ps(magnitude, _mm512_set1_ps(191.0f)),
-                             _mm512_set1_ps(65504.0f), _CMP_LT_OQ);
+      const hn::Full512<float> df;
+      const __mmask16 exact = SplitRoundsExactly(df, hn::Vec512<float>{widened}).raw;
       split |= uint64_t{static_cast<uint16_t>(exact & lanes)} << g;
     }
   }
