@@ -33,6 +33,10 @@ constexpr size_t kVbmiChunk = 64;
 // bytes (256: 50-54; 4096: 55-57). Other passes prefetch the next rows'
 // bytes instead (LinearRowsVbmi says why).
 constexpr size_t kVbmiPrefetchBytes = 1024;
+// And into L2 (the fp32 FMA passes: LinearRowsVbmi says why): 2048 bytes
+// into L1 instead was as fast on the 2-core box but slower on the 16-core
+// host at M = 1 (52-62 vs 65-67 G weights/s, 16 threads).
+constexpr size_t kVbmiFarPrefetchBytes = 4096;
 
 // Constants of a chunk's codes: vpermb `spread` puts two 3-byte triplets (8
 // codes) into each 64-bit word, and vpmultishiftqb `shifts` moves each code

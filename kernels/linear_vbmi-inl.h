@@ -67,12 +67,14 @@ HWY_INLINE const float* FmaOrderOfX(const float* HWY_RESTRICT x, size_t count) {
 // (group_size a multiple of kVbmiChunk), whose tables are `tables`, x in
 // the order ChunkFloats gives the weights (FmaOrderOfX for bf16 weights):
 // y[r * ldy] = sum_k w[k] x[r * K + k] in fp32, added to y[r * ldy] if
-// `accumulate`, prefetching `ahead` bytes on from each chunk.
+// `accumulate`, prefetching `ahead` bytes on from each chunk into L1 and
+// `far` bytes on into L2.
 template <OutputType kWeight, size_t kRows>
 HWY_INLINE void DotPackedRowVbmi(const uint8_t* HWY_RESTRICT packed,
                                  const uint8_t* HWY_RESTRICT tables, size_t group_size,
                                  size_t groups, const float* HWY_RESTRICT x, size_t K,
-                                 bool accumulate, float* HWY_RESTRICT y, size_t ldy, size_t ahead) {
+                                 bool accumulate, float* HWY_RESTRICT y, size_t ldy, size_t ahead,
+                                 size_t far) {
   static_assert(kRows >= 1 && kRows <= 8, "rows per pass");
   const ChunkUnpack unpack = MakeChunkUnpackFor<kWeight>();
   // Named accumulators, two a row (even and odd vectors), and for up to 4
@@ -104,6 +106,7 @@ HWY_INLINE void DotPackedRowVbmi(const uint8_t* HWY_RESTRICT packed,
     for (size_t i = 0; i < group_size; i += kVbmiChunk, k += kVbmiChunk, packed += 48) {
       __m512 f0, f1, f2, f3;
       _mm_prefetch(reinterpret_cast<const char*>(packed) + ahead, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(packed) + far, _MM_HINT_T1);
       ChunkFloats(packed, unpack, t, f0, f1, f2, f3);
       // clang-format off: one row a line (clang-format is not stable on these)
       Q6BIT_ROW_FMA(0)
@@ -203,6 +206,16 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
           // tile's rows. A whole row: K = 6144, M = 1, 31 with 1024 bytes,
           // 28.5 a row (4608 bytes) ahead.
           const size_t ahead = step == 1 && gn == groups ? kVbmiPrefetchBytes : step * row_bytes;
+          // The fp32 FMA passes over whole rows also ask L2 for the bytes
+          // kVbmiFarPrefetchBytes on (others: the same line again). GEMV
+          // probe, 491 M weights, G weights/s without / with: on the 2-core
+          // Intel box (AMX), 2 threads, M = 1 17.1-17.5 / 21.8-22.7 at K =
+          // 2048, 18.7 / 20.3-20.5 at K = 6144, M = 2 16.7 / 19.2-19.5 (K =
+          // 2048); on the 16-core host, 16 threads, the same within its
+          // noise (M = 1: 58-82 / 51-71 at K = 4096, 59-79 / 62-91 at K =
+          // 12288). The vdpbf16ps passes (AMD's bf16 path) were not
+          // measured with it and go without.
+          const size_t far = ahead == kVbmiPrefetchBytes ? kVbmiFarPrefetchBytes : ahead;
           if (kWeight == OutputType::kBF16 && xb != nullptr) {
             // vdpbf16ps passes: tables built as they go where the F16C
             // builder makes them and the rows of x leave the registers for
@@ -233,8 +246,8 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
             BuildTables<kWeight>(zp, scale, gn, tables);
           }
           WithRowCount<8>(rows, [&](auto r) HWY_ATTR {
-            DotPackedRowVbmi<kWeight, decltype(r)::value>(packed, tables, group_size, gn,
-                                                          x + offset, K, g0 > 0, ym, ldy, ahead);
+            DotPackedRowVbmi<kWeight, decltype(r)::value>(
+                packed, tables, group_size, gn, x + offset, K, g0 > 0, ym, ldy, ahead, far);
           });
         }
       }
