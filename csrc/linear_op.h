@@ -29,19 +29,20 @@ LinearConfig GetLinearConfig();
 void SetLinearConfig(std::optional<int64_t> gemv_max_m, std::optional<int64_t> tile_bytes);
 
 // The batch threshold that applies to x of `dtype` now: the configured
-// one, or by default 32 for bf16 x where the kernels use AMX tiles (a
-// tile takes up to 16 rows of x at about the cost of one: BENCHMARKS.md,
-// "Packed linear"; on the 16-core host, Qwen3-8B shapes, the GEMV took 20,
-// 32 and 36 ms at M = 16, 24, 32 where the tiled path took 61, 65 and 66),
-// 24 for bf16 x where they use vdpbf16ps from one row of
-// x (AMD's CPUs, BF16DotMinRows; passes of 8
-// rows of x each read the weight again, but cost less than writing the
-// dequantized tile to memory and reading it back: on the Zen 5 box, 2
-// threads, Qwen3-8B shapes, the GEMV took 42-50 ms at M = 16 and 64 at 24
-// where the tiled path took 72 and 84; at 32 both ~85), else 8 (fp32
-// FMAs, or no tables: there the tiled path is faster from M = 16).
-// BENCHMARKS.md, "Mid-size batches".
-int64_t GemvMaxM(c10::ScalarType dtype);
+// one, or by default for bf16 x
+//   64 where the kernels use AMX tiles (a tile takes up to 16 rows of x at
+//     about the cost of one; Qwen3-8B shapes, GEMV vs tiled ms: on the
+//     16-core host 20 vs 61 at M = 16, 36 vs 66 at 32, 52-64 vs 63-69 at
+//     48, 67-74 vs 65-73 at 64, 100 vs 76 at 96; on the 2-core Intel box
+//     75-80 vs 117-126 at 48, 91 vs 124 at 64, 131 vs 131 at 96),
+//   24 where they use vdpbf16ps from one row of x (AMD's CPUs,
+//     BF16DotMinRows): passes of 8 rows of x each read the weight again,
+//     but cost less than writing the dequantized tile to memory and
+//     reading it back (on the Zen 5 box, 2 threads, the GEMV took 42-50 ms
+//     at M = 16 and 64 at 24 where the tiled path took 72 and 84; at 32
+//     both ~85),
+// else 8 (fp32 FMAs, no tables, or vdpbf16ps on Intel without AMX: there
+// the tiled path is faster from M = 16). BENCHMARKS.md, "Mid-size batches".
 int64_t GemvMaxM(c10::ScalarType dtype);
 
 }  // namespace q6bit

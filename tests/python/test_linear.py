@@ -145,7 +145,7 @@ def test_within_bound(linear_target, path, dtype, x_shape, with_bias, group_size
 
 
 def test_default_threshold_by_dtype_and_cpu():
-    """The GEMV threshold is chosen per call by default: 32 rows of bf16 x
+    """The GEMV threshold is chosen per call by default: 64 rows of bf16 x
     where the kernels use AMX tiles, 24 where they use vdpbf16ps on an AMD
     CPU (from one row of x), 8 otherwise; a set value applies to every dtype
     until -1 restores the default."""
@@ -156,8 +156,14 @@ def test_default_threshold_by_dtype_and_cpu():
         in_use = ops.cpu_extensions_in_use()
         amd = "AuthenticAMD" in Path("/proc/cpuinfo").read_text()
         dot_from_one_row = "bf16-dot" in in_use and amd
-        bf16 = 32 if "amx" in in_use else 24 if dot_from_one_row else 8
+        bf16 = 64 if "amx" in in_use else 24 if dot_from_one_row else 8
         assert ops.gemv_max_m(torch.bfloat16) == bf16
+        if "amx" in in_use:
+            ops.allow_cpu_extension("amx", False)  # vdpbf16ps or FMAs then
+            try:
+                assert ops.gemv_max_m(torch.bfloat16) == (24 if dot_from_one_row else 8)
+            finally:
+                ops.allow_cpu_extension("amx", True)
         if dot_from_one_row and "amx" not in in_use:
             ops.allow_cpu_extension("bf16-dot", False)  # fp32 FMAs then
             try:
