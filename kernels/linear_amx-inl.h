@@ -59,11 +59,14 @@ constexpr size_t kAmxRows = 16;
 // Rows of x per pass (B's and C's columns of 4 bytes: 64 at most).
 constexpr size_t kAmxMaxM = 16;
 
-// How far ahead (8 chunks) to prefetch each of the 16 weight rows: the
+// How far ahead (4 chunks) to prefetch each of the 16 weight rows: the
 // hardware prefetchers do not keep 16 streams 3 KiB apart fed. Measured
 // on the 16-core host (GEMV probe, M = 8): 41-42 G weights/s without,
-// 61-69 with 384 bytes, 47-60 with 768.
-constexpr size_t kAmxPrefetchBytes = 384;
+// 61-69 with 384 bytes, 47-60 with 768; later (2026-12-03, 491 M weights,
+// 16 threads) 192 vs 384: M = 4 81-91 vs 73-77, M = 8 76-98 vs 73-85 at
+// K = 4096, 77-80 vs 76-77 at K = 12288; on the 2-core Intel box (2
+// threads, M = 8) 15.9-16.1 vs 14.7.
+constexpr size_t kAmxPrefetchBytes = 192;
 
 // The tile configuration (palette 1): C0, C1 = tiles 0, 1; A0, A1 = 2, 3;
 // B0, B1 = 4, 5.
