@@ -205,7 +205,8 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
           // tile's first rows' next block after its last, 18.2 the next
           // tile's rows. A whole row: K = 6144, M = 1, 31 with 1024 bytes,
           // 28.5 a row (4608 bytes) ahead.
-          const size_t ahead = step == 1 && gn == groups ? kVbmiPrefetchBytes : step * row_bytes;
+          const bool whole_rows = step == 1 && gn == groups;
+          const size_t ahead = whole_rows ? kVbmiPrefetchBytes : step * row_bytes;
           // The fp32 FMA passes over whole rows also ask L2 for the bytes
           // kVbmiFarPrefetchBytes on (others: the same line again). GEMV
           // probe, 491 M weights, G weights/s without / with: on the 2-core
@@ -215,7 +216,7 @@ void LinearRowsVbmi(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT xb
           // noise (M = 1: 58-82 / 51-71 at K = 4096, 59-79 / 62-91 at K =
           // 12288). The vdpbf16ps passes (AMD's bf16 path) were not
           // measured with it and go without.
-          const size_t far = ahead == kVbmiPrefetchBytes ? kVbmiFarPrefetchBytes : ahead;
+          const size_t far = whole_rows ? kVbmiFarPrefetchBytes : ahead;
           if (kWeight == OutputType::kBF16 && xb != nullptr) {
             // vdpbf16ps passes: tables built as they go where the F16C
             // builder makes them and the rows of x leave the registers for
