@@ -27,6 +27,21 @@ def cpu_env(tp: int, pp: int = 1) -> None:
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_binding(tp * pp))
 
 
+def same_batches_every_run() -> None:
+    """Run vLLM's engine core in this process, so that `LLM.generate` queues
+    every prompt before the first step.
+
+    With the engine core in a process of its own (vLLM's default), it steps
+    as soon as the first request arrives: which prompts share the first
+    batches depends on timing. Where the CPU's GEMM kernels round a row
+    differently in batches of another size, two runs of the same weights
+    then differ (seen in CI: one prompt's logprobs 0.07 apart, every other
+    prompt identical). Tests compare two checkpoints exactly, so both runs
+    must see the same batches.
+    """
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+
+
 def run(
     model: str, tp: int, pp: int, max_tokens: int, eager: bool = True, quantization=None
 ) -> dict:
@@ -97,6 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="where to write the JSON result")
     args = p.parse_args(argv)
     cpu_env(args.tp, args.pp)
+    same_batches_every_run()
     quantization = None
     if args.packed:
         from ..vllm_plugin.names import PACKED_METHOD
