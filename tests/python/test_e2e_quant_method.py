@@ -87,11 +87,12 @@ def pair(request, tmp_path_factory):
     assert q6_code == 0, q6_log[-6000:]
     assert plain_code == 0, plain_log[-6000:]
     if pp > 1 and q6["results"] != plain["results"]:
-        # PP > 1 runs vLLM's compiled model with a batch per stage in flight,
-        # and how requests fall into those batches depends on timing: seen
-        # once on a loaded box, one prompt's logprobs off from its second
-        # decode step (tokens and weights the same; alone it passed). One
-        # more pair of runs; a real difference shows in both.
+        # PP > 1 runs vLLM's compiled model with a batch per stage in flight.
+        # Seen once on a loaded box, while the engine core still ran in its
+        # own process (batches then depended on timing; q6bit.cli.offline
+        # now queues every prompt first): one prompt's logprobs off from its
+        # second decode step, tokens and weights the same. One more pair of
+        # runs stays; a real difference shows in both.
         q6, q6_log, q6_code = offline(q6bit_dir, tp, d, "q6bit-again", pp)
         plain, plain_log, plain_code = offline(plain_dir, tp, d, "plain-again", pp)
         assert q6_code == 0 and plain_code == 0, (q6_log + plain_log)[-6000:]
