@@ -228,7 +228,9 @@ HWY_INLINE const uint8_t* Readable(const uint8_t* packed, size_t packed_bytes,
 }
 
 // Writes groups [group_begin, group_end) from `output` on (output holds
-// group_begin's first weight). Also kernels/linear-inl.h's row decoder.
+// group_begin's first weight), weight by weight in registers: every target
+// but AVX3_DL's fp16/bf16 table path (kernels/dequant_groups-inl.h). Also
+// kernels/linear-inl.h's row decoder.
 template <OutputType kOut, bool kStream>
 void DequantizeGroupsImpl(const uint8_t* HWY_RESTRICT qweight,
                           const int8_t* HWY_RESTRICT zero_point,
@@ -268,43 +270,8 @@ void DequantizeGroupsImpl(const uint8_t* HWY_RESTRICT qweight,
   }
 }
 
-template <OutputType kOut>
-void DequantizeGroupsOf(const uint8_t* qweight, const int8_t* zero_point,
-                        const uint16_t* scales_f16, size_t group_size, size_t group_begin,
-                        size_t group_end, void* out, bool stream) {
-  auto* const output = static_cast<OutElement<kOut>*>(out);
-  // Streaming stores need every full chunk's output aligned to the vector:
-  // true when the output and each group start on such a boundary.
-  const size_t align = hn::Lanes(hn::ScalableTag<float>()) * sizeof(float);
-  const uintptr_t first = reinterpret_cast<uintptr_t>(output + group_begin * group_size);
-  if (stream && first % align == 0 && (group_size * sizeof(*output)) % align == 0) {
-    DequantizeGroupsImpl<kOut, true>(qweight, zero_point, scales_f16, group_size, group_begin,
-                                     group_end, output + group_begin * group_size);
-    hwy::FlushStream();  // order the non-temporal stores before returning
-  } else {
-    DequantizeGroupsImpl<kOut, false>(qweight, zero_point, scales_f16, group_size, group_begin,
-                                      group_end, output + group_begin * group_size);
-  }
-}
-
-// The entry points are inline: kernels/linear.cc includes this header too.
-inline void DequantizeGroupsT(const uint8_t* HWY_RESTRICT qweight,
-                              const int8_t* HWY_RESTRICT zero_point,
-                              const uint16_t* HWY_RESTRICT scales_f16, size_t group_size,
-                              size_t group_begin, size_t group_end, void* HWY_RESTRICT out,
-                              OutputType type, bool stream) {
-  switch (type) {
-    case OutputType::kF16:
-      return DequantizeGroupsOf<OutputType::kF16>(qweight, zero_point, scales_f16, group_size,
-                                                  group_begin, group_end, out, stream);
-    case OutputType::kBF16:
-      return DequantizeGroupsOf<OutputType::kBF16>(qweight, zero_point, scales_f16, group_size,
-                                                   group_begin, group_end, out, stream);
-    case OutputType::kF32:
-      return DequantizeGroupsOf<OutputType::kF32>(qweight, zero_point, scales_f16, group_size,
-                                                  group_begin, group_end, out, stream);
-  }
-}
+// The entry points DequantizeGroupsOf and DequantizeGroupsT: kernels/
+// dequant_groups-inl.h (they take the table path on AVX3_DL).
 
 inline void UnpackGroupsT(const uint8_t* HWY_RESTRICT qweight, size_t group_size,
                           size_t group_begin, size_t group_end, uint8_t* HWY_RESTRICT out_codes) {

@@ -1,14 +1,15 @@
 // Dynamic dispatch of the q6bit kernels, nothing else: foreach_target
-// compiles kernels/dequant-inl.h once per Highway target, HWY_EXPORT builds
-// the tables, and HWY_DYNAMIC_DISPATCH picks the best target this CPU runs
-// (or the one kernels/targets.cc forced). No global -march: each target's
-// code carries its own target attributes.
+// compiles kernels/dequant_groups-inl.h (with kernels/dequant-inl.h) once
+// per Highway target, HWY_EXPORT builds the tables, and HWY_DYNAMIC_DISPATCH
+// picks the best target this CPU runs (or the one kernels/targets.cc
+// forced). No global -march: each target's code carries its own target
+// attributes.
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/dequant.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "kernels/dequant-inl.h"
+#include "kernels/dequant_groups-inl.h"
 
 #if HWY_ONCE
 #include <string>

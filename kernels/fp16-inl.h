@@ -168,6 +168,9 @@ HWY_INLINE hn::Vec<DF> SplitRound(DF df, hn::Vec<DF> v) {
   return hn::Sub(c, hn::Sub(c, v));
 }
 
+// SplitRound<13>'s multiplier, for callers that fold it into their scale.
+constexpr float kSplitF16 = static_cast<float>((1 << 13) + 1);
+
 // Whether (code - zp) * s is a normal fp16 or zero, never above fp16's
 // range, for every code 0..63 and zero point -128..127 (|code - zp| <=
 // 191): then SplitRound<13> rounds it exactly as RoundToF16. False for NaN.

@@ -205,7 +205,7 @@ Q6BIT_NATIVE_TABLES_ATTR HWY_INLINE __m512i BF16OfF16(__m512h h) {
   return (__m512i)_mm512_cvtne2ps_pbh(high, low);
 }
 
-Q6BIT_NATIVE_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesNative(
+inline Q6BIT_NATIVE_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesNative(
     const int8_t* HWY_RESTRICT zero_point, const uint16_t* HWY_RESTRICT scales_f16, size_t groups,
     uint8_t* HWY_RESTRICT tables, size_t stride = 1) {
   HWY_ALIGN static constexpr int16_t kCodes[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
@@ -247,6 +247,9 @@ constexpr size_t kBF16GroupTablesMax = 64;
 // floats, and which of them SplitRound<13> rounds exactly.
 struct BF16GroupTables {
   HWY_ALIGN float scale[kBF16GroupTablesMax];
+  // scale * (2^13 + 1): exact in fp32 (an fp16 scale has 11 significant
+  // bits, the product 24), Veltkamp's multiplier folded into the scale.
+  HWY_ALIGN float split_scale[kBF16GroupTablesMax];
   HWY_ALIGN float zero_point[kBF16GroupTablesMax];
   uint64_t split;  // bit g: SplitRoundsExactly(scale[g])
 
@@ -271,6 +274,7 @@ struct BF16GroupTables {
       const __mmask16 lanes = static_cast<__mmask16>((uint32_t{1} << count) - 1);
       const __m512 widened = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lanes, s));
       _mm512_store_ps(scale + g, widened);
+      _mm512_store_ps(split_scale + g, _mm512_mul_ps(widened, _mm512_set1_ps(kSplitF16)));
       _mm512_store_ps(zero_point + g,
                       _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(lanes, z))));
       const hn::Full512<float> df;
@@ -279,27 +283,36 @@ struct BF16GroupTables {
     }
   }
 
-  // Group g's tables.
+  // Group g's tables. Where SplitRound<13> applies, its three operations
+  // on v = d * s (d = code - zp) are taken as c = d * split_scale (the
+  // same RN(v * (2^13 + 1)): d * split_scale is that product exactly),
+  // t = c - d * s by one FMA (RN(c - v): v is exact), c - t: four
+  // operations for the five of product then SplitRound, the same bits,
+  // signed zeros included (d = 0: c and the result are 0 * s).
   Q6BIT_F16C_TABLES_ATTR HWY_INLINE WordTables Of(size_t g) const {
-    HWY_ALIGN static constexpr float kCodes[16] = {0, 1, 2,  3,  4,  5,  6,  7,
-                                                   8, 9, 10, 11, 12, 13, 14, 15};
-    const __m512 codes0 = _mm512_load_ps(kCodes);
+    HWY_ALIGN static constexpr float kCodes[64] = {
+        0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+        22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43,
+        44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63};
     const __m512 zp = _mm512_set1_ps(zero_point[g]);
     const __m512 s = _mm512_set1_ps(scale[g]);
     const bool exact = split >> g & 1;
-    const auto f16 = [&](float first_code) Q6BIT_F16C_TABLES_ATTR {
-      const __m512 codes = _mm512_add_ps(codes0, _mm512_set1_ps(first_code));
-      const __m512 product = _mm512_mul_ps(_mm512_sub_ps(codes, zp), s);
-      if (exact) return SplitRound<13>(hn::Full512<float>(), hn::Vec512<float>{product}).raw;
+    const __m512 split_s = _mm512_set1_ps(split_scale[g]);
+    const auto f16 = [&](size_t first_code) Q6BIT_F16C_TABLES_ATTR {
+      const __m512 d = _mm512_sub_ps(_mm512_load_ps(kCodes + first_code), zp);
+      if (exact) {
+        const __m512 c = _mm512_mul_ps(d, split_s);
+        return _mm512_sub_ps(c, _mm512_fnmadd_ps(d, s, c));
+      }
       return _mm512_cvtph_ps(
-          _mm512_cvtps_ph(product, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+          _mm512_cvtps_ph(_mm512_mul_ps(d, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     };
-    return WordTables{(__m512i)_mm512_cvtne2ps_pbh(f16(16.0f), f16(0.0f)),
-                      (__m512i)_mm512_cvtne2ps_pbh(f16(48.0f), f16(32.0f))};
+    return WordTables{(__m512i)_mm512_cvtne2ps_pbh(f16(16), f16(0)),
+                      (__m512i)_mm512_cvtne2ps_pbh(f16(48), f16(32))};
   }
 };
 
-Q6BIT_F16C_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesF16C(
+inline Q6BIT_F16C_TABLES_ATTR HWY_NOINLINE void BuildBF16TablesF16C(
     const int8_t* HWY_RESTRICT zero_point, const uint16_t* HWY_RESTRICT scales_f16, size_t groups,
     uint8_t* HWY_RESTRICT tables, size_t stride = 1) {
   BF16GroupTables widened;

@@ -178,6 +178,18 @@ TEST_P(KernelTest, EveryDifferenceTimesEveryNonFiniteScale) {
   ExpectExhaustive(*c, "non-finite scales");
 }
 
+// The same with AVX512_BF16's table builder forbidden: on AVX3_DL the
+// dequantizer then builds every bf16 group's table by DequantizeCodes (the
+// one path CPUs with VBMI but not AVX512_BF16, Ice Lake, take). Elsewhere
+// the forbidding changes nothing and the test repeats the one above.
+TEST_P(KernelTest, EveryDifferenceTimesEveryScaleWithoutBF16Tables) {
+  q6bit::AllowCpuExtension(q6bit::CpuExtension::kBF16Tables, false);
+  ExpectExhaustive(Exhaustive(), "exhaustive, without bf16-tables");
+  static const ExhaustiveCase* c = new ExhaustiveCase(MakeExhaustive(false));
+  ExpectExhaustive(*c, "non-finite scales, without bf16-tables");
+  q6bit::AllowCpuExtension(q6bit::CpuExtension::kBF16Tables, true);
+}
+
 TEST_P(KernelTest, NonFiniteScales) {
   std::vector<uint8_t> codes(8);
   for (size_t i = 0; i < codes.size(); ++i) codes[i] = i * 9;  // 0..63
