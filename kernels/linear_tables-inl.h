@@ -14,6 +14,8 @@
 // an L1 buffer first (BuildTables), by Highway code, or on CPUs with
 // AVX512_FP16 and AVX512_BF16 by native fp16 multiplies (~5x fewer
 // instructions; BuildBF16TablesNative says why the bits are the same).
+// The dequantizer's fp16 and bf16 outputs on this target go through word
+// tables too (kernels/dequant_groups-inl.h).
 //
 // Two kinds of table:
 //   bf16 weights: a word table, the 64 bf16 weights as 2 vectors of 32
